@@ -45,6 +45,7 @@ console.log(
 function renderReadme(m) {
   const s = m.source;
   const rate = m.entropyRate;
+  const ce = m.trueSourceCrossEntropy;
   const syllableRows = s.syllables.map((syllable) => {
     const positions = syllable.positions
       .map((position) => {
@@ -100,12 +101,17 @@ Lengths are drawn log-uniformly between ${m.minLength} and ${m.maxLength} tokens
 | quantity | nats/token | bits/token |
 |---|---|---|
 | entropy rate of the SYNTHETIC source | ${rate.natsPerToken.toFixed(6)} | ${rate.bitsPerToken.toFixed(6)} |
-| expected cross-entropy of the true source on these ${m.tokens} tokens | ${m.idealCrossEntropy.natsPerToken.toFixed(6)} | ${m.idealCrossEntropy.bitsPerToken.toFixed(6)} |
+| cross-entropy of the true source on these ${m.tokens} tokens | ${ce.realisedNatsPerToken.toFixed(6)} | ${ce.realisedBitsPerToken.toFixed(6)} |
+| its expectation over random sequences of the same lengths | ${ce.expectedNatsPerToken.toFixed(6)} | ${ce.expectedBitsPerToken.toFixed(6)} |
 
-The entropy rate corresponds to a perplexity of ${rate.perplexity.toFixed(4)}. No model can
-score below it on long sequences. The second row scores every token given its
-whole recording from the first token; a model that sees only a window of
-recent tokens can land slightly above it.
+The entropy rate corresponds to a perplexity of ${rate.perplexity.toFixed(4)}. On long
+sequences no model can score below it in expectation. The recordings here are
+short and all start in the same state, so compare a model with the second row
+instead. It is the cross-entropy of the true source itself on this corpus, every
+token given its whole recording from the first token. A model given only a
+window of recent tokens can land slightly above it. To score a subset, such as a validation split, sum
+\`sequenceNegativeLogLikelihood(buildBatCallSource(), tokens)\` over its
+sequences and divide by their token count.
 
 ## The source
 

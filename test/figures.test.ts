@@ -414,16 +414,16 @@ describe('showFigure', () => {
   });
 
   test('falls back to tslab display.html without the internal writer', () => {
-    const shown: string[] = [];
+    const displayedHtml: string[] = [];
     const kernelRequire = Object.assign(
-      (id: string) => (id === 'tslab' ? { display: { html: (html: string) => shown.push(html) } } : undefined),
+      (id: string) => (id === 'tslab' ? { display: { html: (html: string) => displayedHtml.push(html) } } : undefined),
       { cache: {} },
     );
     global.__tslab__ = { require: kernelRequire };
 
     showFigure(positionLossFigure([2, 1]));
-    expect(shown).toHaveLength(1);
-    expect(shown[0]).toContain('window.Plotly.newPlot');
+    expect(displayedHtml).toHaveLength(1);
+    expect(displayedHtml[0]).toContain('window.Plotly.newPlot');
   });
 });
 

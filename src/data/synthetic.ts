@@ -9,17 +9,18 @@
  *
  *   entropy rate = Σ_s π(s) · H(next token | s)
  *
- * with π the stationary distribution of the chain. A model that sees the
- * whole history can reach this rate and no model can go below it, which
- * makes the corpus a test bed for language models over acoustic units.
+ * with π the stationary distribution of the chain. On long sequences a
+ * model given the whole history can reach this rate and no model can go
+ * below it in expectation, which makes the corpus a test bed for language
+ * models over acoustic units.
  *
- * The default source mimics a call recording: runs of a silence unit,
- * syllables made of a unique onset unit followed by body units (some of
- * them shared between syllable types, so the syllable type must be
- * remembered from its onset), every unit repeated in a run of random
- * length, and a syllable "syntax" that chains syllables directly or
- * separates them by silence. Run lengths are capped, so the state is a
- * function of at most the last few dozen tokens.
+ * The default source mimics a call recording. Runs of a silence unit
+ * alternate with syllables, and each syllable is a unique onset unit
+ * followed by body units. Some body units occur in two syllable types, so
+ * predicting what follows them needs the onset further back. Every unit
+ * repeats in a run of random length, and a syllable "syntax" chains
+ * syllables directly or separates them by silence. Run lengths are capped,
+ * so the state is a function of at most the last few dozen tokens.
  */
 
 import { Rng } from '../random.js';
@@ -56,9 +57,9 @@ export interface BatCallSourceOptions {
   silenceUnit: number;
   /** Probability that silence continues while its run is shorter than `maxSilenceRun`. */
   silenceHold: number;
-  /** Longest silence run; a silence of this length always ends. */
+  /** Maximum silence run in tokens. A silence of this length always ends. */
   maxSilenceRun: number;
-  /** Longest run of one syllable unit; a run of this length always advances. */
+  /** Maximum run of one syllable unit in tokens. A run of this length always advances. */
   maxRun: number;
   /** Probability that a finished syllable is followed by silence rather than by another syllable. */
   pauseProbability: number;
@@ -206,10 +207,10 @@ const EXACT_TOLERANCE = 1e-12;
  * Builds the state machine of the bat-call-like source.
  *
  * States are enumerated from the start state (silence, run length 1), so
- * only reachable states exist. A silence state is its run length; a
+ * only reachable states exist. A silence state is its run length, and a
  * syllable state is (syllable type, position, chosen unit, run length).
  *
- * @param options - source parameters; missing fields take the values of {@link DEFAULT_BAT_CALL_SOURCE}.
+ * @param options - source parameters. Missing fields take the values of {@link DEFAULT_BAT_CALL_SOURCE}.
  * @returns the source, validated to be unifilar with transition probabilities summing to 1.
  * @throws Error when a parameter is invalid or two transitions of one state emit the same token.
  *
@@ -357,40 +358,40 @@ function unitWeights(position: UnitPosition): number[] {
   return raw.map((weight) => weight / total);
 }
 
-function normalisedWeights(weights: Record<string, number>, nameToIndex: Map<string, number>, what: string): number[] {
+function normalisedWeights(weights: Record<string, number>, nameToIndex: Map<string, number>, field: string): number[] {
   const result = new Array<number>(nameToIndex.size).fill(0);
   for (const [name, weight] of Object.entries(weights)) {
     const index = nameToIndex.get(name);
     if (index === undefined) {
-      throw new Error(`${what} names an unknown syllable type "${name}"; known types: ${[...nameToIndex.keys()].join(', ')}.`);
+      throw new Error(`${field} names an unknown syllable type "${name}". Known types: ${[...nameToIndex.keys()].join(', ')}.`);
     }
     if (!Number.isFinite(weight) || weight < 0) {
-      throw new Error(`${what} weight of "${name}" must be a finite number >= 0, received ${weight}.`);
+      throw new Error(`${field} weight of "${name}" must be a finite number >= 0, received ${weight}.`);
     }
     result[index] = weight;
   }
   const total = result.reduce((sum, weight) => sum + weight, 0);
   if (!(total > 0)) {
-    throw new Error(`${what} must give at least one syllable type a positive weight, received ${JSON.stringify(weights)}.`);
+    throw new Error(`${field} must give at least one syllable type a positive weight, received ${JSON.stringify(weights)}.`);
   }
   return result.map((weight) => weight / total);
 }
 
-function validateProbability(value: number, what: string): void {
+function validateProbability(value: number, field: string): void {
   if (!Number.isFinite(value) || value < 0 || value > 1) {
-    throw new Error(`${what} must be a probability in [0, 1], received ${value}.`);
+    throw new Error(`${field} must be a probability in [0, 1], received ${value}.`);
   }
 }
 
-function validatePositiveInteger(value: number, what: string): void {
+function validatePositiveInteger(value: number, field: string): void {
   if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`${what} must be a positive integer, received ${value}.`);
+    throw new Error(`${field} must be a positive integer, received ${value}.`);
   }
 }
 
-function validateUnit(unit: number, vocabSize: number, what: string): void {
+function validateUnit(unit: number, vocabSize: number, field: string): void {
   if (!Number.isInteger(unit) || unit < 0 || unit >= vocabSize) {
-    throw new Error(`${what} must be an integer unit in [0, ${vocabSize}), received ${unit}. Raise vocabSize or change the unit.`);
+    throw new Error(`${field} must be an integer unit in [0, ${vocabSize}), received ${unit}. Raise vocabSize or change the unit.`);
   }
 }
 
@@ -418,23 +419,23 @@ function validateBatCallOptions(config: BatCallSourceOptions): void {
   }
 }
 
-function validatePosition(position: UnitPosition, vocabSize: number, what: string): void {
+function validatePosition(position: UnitPosition, vocabSize: number, field: string): void {
   if (position.units.length === 0) {
-    throw new Error(`${what} must list at least one unit.`);
+    throw new Error(`${field} must list at least one unit.`);
   }
-  position.units.forEach((unit) => validateUnit(unit, vocabSize, `${what} unit`));
+  position.units.forEach((unit) => validateUnit(unit, vocabSize, `${field} unit`));
   if (new Set(position.units).size !== position.units.length) {
-    throw new Error(`${what} lists a unit twice: ${position.units.join(', ')}.`);
+    throw new Error(`${field} lists a unit twice: ${position.units.join(', ')}.`);
   }
   if (position.weights !== undefined) {
     if (position.weights.length !== position.units.length) {
-      throw new Error(`${what} has ${position.units.length} units but ${position.weights.length} weights; give one weight per unit.`);
+      throw new Error(`${field} has ${position.units.length} units but ${position.weights.length} weights. Give one weight per unit.`);
     }
     if (position.weights.some((weight) => !Number.isFinite(weight) || weight <= 0)) {
-      throw new Error(`${what} weights must be finite and > 0, received ${position.weights.join(', ')}.`);
+      throw new Error(`${field} weights must be finite and > 0, received ${position.weights.join(', ')}.`);
     }
   }
-  validateProbability(position.hold, `${what} hold`);
+  validateProbability(position.hold, `${field} hold`);
 }
 
 /**
@@ -447,7 +448,7 @@ function validatePosition(position: UnitPosition, vocabSize: number, what: strin
 export function validateUnifilarSource(source: UnifilarSource): void {
   const { states, vocabSize } = source;
   if (!Number.isInteger(source.start) || source.start < 0 || source.start >= states.length) {
-    throw new Error(`Source start state ${source.start} does not exist; the source has ${states.length} states.`);
+    throw new Error(`Source start state ${source.start} does not exist. The source has ${states.length} states.`);
   }
 
   states.forEach((state, index) => {
@@ -456,7 +457,7 @@ export function validateUnifilarSource(source: UnifilarSource): void {
     for (const transition of state.transitions) {
       validateUnit(transition.token, vocabSize, `State "${state.label}" transition token`);
       if (!(transition.probability > 0) || transition.probability > 1) {
-        throw new Error(`State "${state.label}" has a transition with probability ${transition.probability}; keep only probabilities in (0, 1].`);
+        throw new Error(`State "${state.label}" has a transition with probability ${transition.probability}. Keep only probabilities in (0, 1].`);
       }
       if (!Number.isInteger(transition.next) || transition.next < 0 || transition.next >= states.length) {
         throw new Error(`State "${state.label}" moves to state ${transition.next}, which does not exist.`);
@@ -503,7 +504,7 @@ export function stationaryDistribution(source: UnifilarSource): Float64Array {
   const pi = solveLinearSystem(matrix, rhs);
   const residual = stationaryResidual(source, pi);
   if (!(residual <= EXACT_TOLERANCE)) {
-    throw new Error(`Stationary distribution residual ${residual} exceeds ${EXACT_TOLERANCE}; the chain may be badly conditioned.`);
+    throw new Error(`Stationary distribution residual ${residual} exceeds ${EXACT_TOLERANCE}, so the chain may be badly conditioned.`);
   }
   return pi;
 }
@@ -659,7 +660,7 @@ export function tokenNegativeLogLikelihoods(source: UnifilarSource, tokens: Arra
   for (let t = 0; t < tokens.length; t++) {
     const transition = source.states[state].transitions.find((candidate) => candidate.token === tokens[t]);
     if (transition === undefined) {
-      throw new Error(`Token ${tokens[t]} at position ${t} is impossible in state "${source.states[state].label}".`);
+      throw new Error(`Token ${tokens[t]} at position ${t} is impossible in state "${source.states[state].label}", so the tokens were not drawn from this source.`);
     }
     losses[t] = -Math.log(transition.probability);
     state = transition.next;
@@ -683,10 +684,10 @@ export interface SyntheticCorpusOptions {
   seed: number;
   /** Number of sequences (recordings). Default 300. */
   sequences: number;
-  /** Shortest sequence length in tokens. Default 40. */
+  /** Minimum sequence length in tokens. Default 40. */
   minLength: number;
   /**
-   * Longest sequence length in tokens. Default 400. Lengths are log-uniform
+   * Maximum sequence length in tokens. Default 400. Lengths are log-uniform
    * between the two bounds, so about a fifth of the default corpus is
    * shorter than 64 tokens.
    */
@@ -746,10 +747,11 @@ export function syntheticFileName(index: number): string {
 }
 
 /**
- * Encodes a 1-D int16 array in the NumPy `.npy` format, version 1.0:
- * the magic string, a little-endian header length, a Python-literal header
- * padded with spaces and ending in a newline so that the data start at a
- * multiple of 64 bytes (as NumPy writes it), then the little-endian values.
+ * Encodes a 1-D int16 array in the NumPy `.npy` format, version 1.0. The
+ * bytes are the magic string, a little-endian header length, a
+ * Python-literal header and the little-endian values. The header is padded
+ * with spaces and ends in a newline, so that the data start at a multiple of
+ * 64 bytes, as NumPy writes it.
  *
  * @throws Error when a value is not an integer in the int16 range.
  */
@@ -770,7 +772,7 @@ export function encodeInt16Npy(values: ArrayLike<number>): Uint8Array {
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (!Number.isInteger(value) || value < -32768 || value > 32767) {
-      throw new Error(`Value ${value} at index ${i} does not fit in int16; keep token ids in [-32768, 32767].`);
+      throw new Error(`Value ${value} at index ${i} does not fit in int16. Keep token ids in [-32768, 32767].`);
     }
     view.setInt16(dataOffset + 2 * i, value, true);
   }
@@ -789,8 +791,17 @@ export interface SyntheticCorpusManifest {
   source: BatCallSourceOptions;
   sourceStates: number;
   entropyRate: { natsPerToken: number; bitsPerToken: number; perplexity: number };
-  /** Expected cross-entropy of the true source over this corpus's tokens, each scored given its whole history. */
-  idealCrossEntropy: { natsPerToken: number; bitsPerToken: number };
+  /**
+   * Cross-entropy of the true source on this corpus, every token scored
+   * given its whole sequence: `realised` on these very tokens, and
+   * `expected` over random sequences of the same lengths.
+   */
+  trueSourceCrossEntropy: {
+    realisedNatsPerToken: number;
+    realisedBitsPerToken: number;
+    expectedNatsPerToken: number;
+    expectedBitsPerToken: number;
+  };
   tokens: number;
   lengths: { min: number; median: number; max: number; shorterThan64: number };
   files: { folder: string; pattern: string; dtype: string };
@@ -803,18 +814,20 @@ export function syntheticCorpusManifest(corpus: SyntheticCorpus): SyntheticCorpu
   const lengths = corpus.sequences.map((sequence) => sequence.length);
   const tokens = lengths.reduce((sum, length) => sum + length, 0);
 
+  const realised = corpus.sequences.reduce((sum, sequence) => sum + sequenceNegativeLogLikelihood(source, sequence), 0) / tokens;
+
   // Σ over sequences of the summed expected entropies of their positions, all from the start state.
   const cumulative = expectedTokenEntropies(source, Math.max(...lengths)).reduce<number[]>((sums, entropy) => {
     sums.push((sums.length > 0 ? sums[sums.length - 1] : 0) + entropy);
     return sums;
   }, []);
-  const idealNats = lengths.reduce((sum, length) => sum + (length > 0 ? cumulative[length - 1] : 0), 0) / tokens;
+  const expected = lengths.reduce((sum, length) => sum + (length > 0 ? cumulative[length - 1] : 0), 0) / tokens;
 
   const sorted = [...lengths].sort((a, b) => a - b);
   return {
     synthetic: true,
     description:
-      'SYNTHETIC bat-call-like token sequences drawn from a unifilar Markov source; not recordings of any animal.',
+      'SYNTHETIC bat-call-like token sequences drawn from a unifilar Markov source. They are not recordings of any animal.',
     generator: 'generateSyntheticCorpus in src/data/synthetic.ts',
     seed: corpus.options.seed,
     sequences: corpus.sequences.length,
@@ -823,7 +836,12 @@ export function syntheticCorpusManifest(corpus: SyntheticCorpus): SyntheticCorpu
     source: { ...DEFAULT_BAT_CALL_SOURCE, ...corpus.options.source },
     sourceStates: source.states.length,
     entropyRate: { natsPerToken: rate, bitsPerToken: rate / Math.LN2, perplexity: Math.exp(rate) },
-    idealCrossEntropy: { natsPerToken: idealNats, bitsPerToken: idealNats / Math.LN2 },
+    trueSourceCrossEntropy: {
+      realisedNatsPerToken: realised,
+      realisedBitsPerToken: realised / Math.LN2,
+      expectedNatsPerToken: expected,
+      expectedBitsPerToken: expected / Math.LN2,
+    },
     tokens,
     lengths: {
       min: sorted[0],

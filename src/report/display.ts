@@ -3,14 +3,14 @@
  *
  * A figure goes out as one Jupyter display_data message whose MIME bundle
  * carries three representations:
- * - `application/vnd.plotly.v1+json`, the figure itself, for front ends with
- *   a plotly renderer (JupyterLab with the plotly extension);
- * - `text/html`, a div and a script that draw the figure with plotly.js, for
+ * - `application/vnd.plotly.v1+json`: the figure itself, for front ends with
+ *   a plotly renderer (JupyterLab with the plotly extension).
+ * - `text/html`: a div and a script that draw the figure with plotly.js, for
  *   the classic Notebook, `jupyter nbconvert` and JupyterLab without the
  *   extension. The first figure of a kernel also carries the whole plotly.js
- *   bundle, read from the npm package (no CDN), and sets `window.Plotly`;
- *   later figures use it;
- * - `text/plain`, a one-line summary.
+ *   bundle, read from the npm package (no CDN), which sets `window.Plotly`.
+ *   Later figures use that global.
+ * - `text/plain`: a one-line summary.
  *
  * Outside a tslab kernel nothing is displayed.
  */
@@ -26,7 +26,7 @@ export interface ShowFigureOptions extends PlotlyBundleOptions {
    * When the HTML output carries the plotly.js bundle. `'once'` (default):
    * only in the first figure of the kernel, which keeps notebooks small but
    * means that figures drawn from saved outputs need that first output to
-   * be present. `'always'`: in every figure, so each output stands alone.
+   * be present. `'always'`: in every figure, so each output is self-contained.
    */
   includePlotly?: 'once' | 'always';
 }
@@ -48,7 +48,7 @@ export interface FigureMimeBundleOptions extends PlotlyBundleOptions {
 // Kept on globalThis so that it survives tslab reloading this module when a cell is re-run.
 const PLOTLY_SENT = Symbol.for('acoustic-lm.report.plotlySentToNotebook');
 
-/** What a tslab kernel puts on globalThis: the `require` that notebook cells use. */
+/** The `globalThis.__tslab__` object of a tslab kernel, with the `require` function of notebook cells. */
 interface TslabHost {
   require: NodeRequire;
 }
@@ -71,7 +71,7 @@ export function figureMimeBundle(figure: Figure, options: FigureMimeBundleOption
   const height = typeof figure.layout.height === 'number' ? figure.layout.height : 450;
   const bundleScript = options.includePlotly ? `<script>${escapeInlineScript(readPlotlyBundle(options))}</script>\n` : '';
 
-  // The message covers outputs reopened without the output that loaded plotly.js.
+  // The fallback message shows when a saved output is opened without the output that loaded plotly.js.
   const drawScript = `(function () {
   var element = document.getElementById(${scriptSafeJson(divId)});
   var figure = ${scriptSafeJson(figure)};

@@ -30,8 +30,8 @@ export interface Figure {
 
 /**
  * Count-baseline metrics on the validation set. Cross-entropies are in nats
- * per token and accuracies are shares in [0, 1]; each one is drawn as a
- * horizontal line when present.
+ * per token and accuracies are shares in [0, 1]. Each one present is drawn
+ * as a horizontal line.
  */
 export interface BaselineMetrics {
   unigramCE: number;
@@ -191,7 +191,7 @@ export function perplexityAccuracyFigure(history: TrainingHistory, baselines: Pa
     },
   ];
 
-  // Each baseline keeps one dash style in both subplots, so the lines can be told apart without colour.
+  // Each baseline keeps one dash style in both subplots, so the lines can be distinguished without colour.
   const perplexityBaselines: [string, number | undefined, string][] = [
     ['unigram', baselines.unigramCE, 'dot'],
     ['bigram', baselines.bigramCE, 'dash'],
@@ -245,7 +245,7 @@ export function tokenShares(sequences: ArrayLike<number>[], vocabSize: number, n
     for (let t = 0; t < sequence.length; t++) {
       const id = sequence[t];
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new Error(`Token ${id} at position ${t} of ${name} sequence ${s} is outside [0, ${vocabSize}); pass the vocabulary size of the corpus.`);
+        throw new Error(`Token ${id} at position ${t} of ${name} sequence ${s} is outside [0, ${vocabSize}). Pass the vocabulary size of the corpus.`);
       }
       counts[id] += 1;
     }
@@ -253,7 +253,7 @@ export function tokenShares(sequences: ArrayLike<number>[], vocabSize: number, n
   });
 
   if (total === 0) {
-    throw new Error(`${name} has no tokens, so token shares are undefined; pass at least one non-empty sequence.`);
+    throw new Error(`${name} has no tokens, so token shares are undefined. Pass at least one non-empty sequence.`);
   }
   return counts.map((count) => count / total);
 }
@@ -366,7 +366,8 @@ export function positionLossFigure(lossByPosition: ArrayLike<number>): Figure {
     ],
     layout: {
       title: { text: 'Validation loss by context length' },
-      xaxis: { title: { text: 'context length (tokens)' } },
+      // Whole-number ticks for short windows, where plotly would otherwise label half positions.
+      xaxis: { title: { text: 'context length (tokens)' }, ...(lossByPosition.length <= 16 ? { dtick: 1 } : {}) },
       yaxis: { title: { text: LOSS_UNIT } },
     },
   };

@@ -20,7 +20,7 @@ export interface ReportTable {
 /** One section of a report, drawn in the order heading, text, figure, table. */
 export interface ReportSection {
   heading: string;
-  /** Plain text; blank lines separate paragraphs. HTML in it is escaped, not interpreted. */
+  /** Plain text, in paragraphs separated by blank lines. HTML in it is escaped, not interpreted. */
   text?: string;
   figure?: Figure;
   table?: ReportTable;
@@ -54,13 +54,13 @@ const bundleCache = new Map<string, string>();
  * @throws Error listing the candidates when none is installed.
  */
 export function resolvePlotlyBundle(): string {
-  // The CommonJS build has `require`; the ES module build resolves from the working directory instead.
+  // The CommonJS build has `require`. The ES module build has none and resolves from the working directory.
   const resolver = typeof require === 'function' ? require : createRequire(path.join(process.cwd(), 'index.js'));
   for (const candidate of BUNDLE_CANDIDATES) {
     try {
       return resolver.resolve(candidate);
     } catch {
-      // Not installed; try the next candidate.
+      // Not installed, so try the next candidate.
     }
   }
   throw new Error(
@@ -157,14 +157,14 @@ for (const node of document.querySelectorAll('script.figure-data')) {
  */
 export function renderReportHtml(report: Report, options: PlotlyBundleOptions = {}): string {
   if (typeof report.title !== 'string' || report.title.trim() === '') {
-    throw new Error('Report title is missing; pass a non-empty title.');
+    throw new Error('Report title is missing. Pass a non-empty title.');
   }
   const bundle = readPlotlyBundle(options);
 
   let figureCount = 0;
   const sections = report.sections.map((section, index) => {
     if (typeof section.heading !== 'string' || section.heading.trim() === '') {
-      throw new Error(`Report section ${index} has no heading; give every section a non-empty heading.`);
+      throw new Error(`Report section ${index} has no heading. Give every section a non-empty heading.`);
     }
     const parts = [`<h2>${escapeHtml(section.heading)}</h2>`];
     if (section.text !== undefined) parts.push(renderText(section.text));
@@ -231,8 +231,8 @@ function renderTable(table: ReportTable, heading: string): string {
 function renderCell(cell: string | number | null): string {
   if (cell === null) return '<td></td>';
   if (typeof cell === 'number') {
-    const shown = Number.isInteger(cell) || !Number.isFinite(cell) ? String(cell) : String(Number(cell.toPrecision(4)));
-    return `<td class="number">${escapeHtml(shown)}</td>`;
+    const formatted = Number.isInteger(cell) || !Number.isFinite(cell) ? String(cell) : String(Number(cell.toPrecision(4)));
+    return `<td class="number">${escapeHtml(formatted)}</td>`;
   }
   return `<td>${escapeHtml(cell)}</td>`;
 }
@@ -243,7 +243,7 @@ function renderCell(cell: string | number | null): string {
  * `file`, so a reader never sees a half-written report.
  *
  * @returns the absolute path written.
- * @throws Error naming the file when writing fails; the temporary file is removed.
+ * @throws Error naming the file when writing fails, after removing the temporary file.
  */
 export function writeReport(file: string, report: Report, options: PlotlyBundleOptions = {}): string {
   const html = renderReportHtml(report, options);
@@ -269,12 +269,22 @@ export function writeReport(file: string, report: Report, options: PlotlyBundleO
   return target;
 }
 
-// Flushes the rename itself to disk. Windows cannot open folders for fsync, so there it is skipped.
+// Codes of file systems and platforms that cannot fsync a folder (Windows rejects opening one).
+const FOLDER_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EPERM', 'EINVAL', 'ENOTSUP']);
+
+// Flushes the rename itself to disk where the platform allows it. The report is already in place either way.
 function syncFolder(folder: string): void {
-  if (process.platform === 'win32') return;
-  const descriptor = fs.openSync(folder, 'r');
+  let descriptor: number;
+  try {
+    descriptor = fs.openSync(folder, 'r');
+  } catch (error) {
+    if (FOLDER_SYNC_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) return;
+    throw error;
+  }
   try {
     fs.fsyncSync(descriptor);
+  } catch (error) {
+    if (!FOLDER_SYNC_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
   } finally {
     fs.closeSync(descriptor);
   }

@@ -256,7 +256,7 @@ function fieldLabel(field: string): string {
 function invalidField(file: string, field: string, expected: string, value: unknown): RunFolderError {
   const found = value === undefined ? 'is missing' : `must be ${expected}, received ${describeJsonValue(value)}`;
   const reason = value === undefined ? `${fieldLabel(field)} ${found} (expected ${expected})` : `${fieldLabel(field)} ${found}`;
-  return new RunFolderError(file, reason, 'Fix the field, or write the file again from the library.');
+  return new RunFolderError(file, reason, 'Correct the value in the file, or let acoustic-lm write the file again.');
 }
 
 /** Returns whether a value is a plain JSON object (not null, not an array). */
