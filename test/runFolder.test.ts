@@ -429,7 +429,7 @@ describe('weights', () => {
     fs.truncateSync(path.join(root, 'weights.bin'), 1000);
 
     const message = errorMessage(() => loadWeights(root, layout));
-    expect(message).toContain(`weights.bin holds 1000 bytes, the manifest in model.json needs ${layout.size * 4}`);
+    expect(message).toContain(`weights.bin contains 1000 bytes, but the manifest in model.json needs ${layout.size * 4}`);
   });
 
   test('other model layout is reported by name', () => {

@@ -6,7 +6,7 @@
  * - `params.bin`, `adam_m.bin`, `adam_v.bin` and, once an epoch has been
  *   validated, `best_params.bin`: little-endian float32 arrays in layout order.
  *
- * A save never modifies the current checkpoint folder. It writes a complete
+ * A save never writes into the current checkpoint folder. It writes a complete
  * new folder `checkpoint.tmp-<pid>-<n>/` and swaps it in with two renames:
  *
  * 1. stage: write every file into the staging folder and flush it to disk;
@@ -375,7 +375,7 @@ function readBinary(folder: string, record: BinaryRecord, layout: ParamLayout): 
   const bytes = readBinaryFile(file, `The checkpoint is incomplete. ${RESTART_REMEDY}`);
 
   if (bytes.length !== record.bytes || bytes.length !== layout.size * 4) {
-    throw new RunFolderError(file, `file holds ${bytes.length} bytes, state.json records ${record.bytes} and the model needs ${layout.size * 4}`, `The checkpoint is corrupted. ${RESTART_REMEDY}`);
+    throw new RunFolderError(file, `file contains ${bytes.length} bytes, but state.json records ${record.bytes} and the model needs ${layout.size * 4}`, `The checkpoint is corrupted. ${RESTART_REMEDY}`);
   }
   const checksum = crc32(bytes);
   if (checksum !== record.crc32) {

@@ -72,7 +72,7 @@ export class RunFolderError extends Error {
   /**
    * @param file - path of the file or folder that failed.
    * @param reason - what is wrong, naming the field and value; no trailing period.
-   * @param remedy - one or two full sentences that say what to do.
+   * @param remedy - one or two full sentences with the next step to take.
    * @param cause - the lower-level error, if any.
    */
   constructor(file: string, reason: string, remedy: string, cause?: unknown) {
@@ -188,8 +188,8 @@ export function parseRunJson(text: string): unknown {
  * Reads and parses a JSON run file with {@link parseRunJson}.
  *
  * @param file - the file.
- * @param remedy - the sentence that tells the reader what to do when the
- *   file is missing or is not valid JSON.
+ * @param remedy - the sentence with the next step to take when the file
+ *   is missing or is not valid JSON.
  * @throws RunFolderError naming the file when it is missing, unreadable or not valid JSON.
  */
 export function readJsonFile(file: string, remedy: string): unknown {

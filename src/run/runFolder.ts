@@ -140,7 +140,7 @@ export interface RunFolder {
  * @param options - see {@link CreateRunFolderOptions}.
  * @returns the open folder.
  * @throws RunFolderError when `dir` is a file, when it is a non-empty folder
- *   that is not a run folder, or when it holds a run and `overwrite` is false.
+ *   that is not a run folder, or when it contains a run and `overwrite` is false.
  *
  * @example
  * const run = createRunFolder('runs/hubert-100', { overwrite: true });
@@ -155,7 +155,7 @@ export function createRunFolder(dir: string, options: CreateRunFolderOptions = {
     }
     const entries = fs.readdirSync(dir);
     if (entries.length > 0 && !isRunFolder(dir)) {
-      throw new RunFolderError(dir, `the folder is not empty and is not an acoustic-lm run folder (no ${RUN_FILES.run})`, 'Choose a new or empty folder for the run.');
+      throw new RunFolderError(dir, `the folder is not empty and is not an acoustic-lm run folder (no valid ${RUN_FILES.run})`, 'Choose a new or empty folder for the run.');
     }
     if (entries.length > 0 && !overwrite) {
       throw new RunFolderError(dir, 'the folder already contains a run', 'Choose another folder, or set the overwrite option to replace the run.');
@@ -300,9 +300,9 @@ function parseModelConfig(value: unknown, file: string): ModelConfig {
 const WEIGHTS_REMEDY = 'Save the weights again, or train the run again.';
 
 /**
- * Writes the weights in TensorFlow.js format: `weights.bin` holds the
+ * Writes the weights in TensorFlow.js format: `weights.bin` contains the
  * little-endian float32 values of each tensor in layout order, and
- * `model.json` holds the weights manifest that names them. Both are written
+ * `model.json` contains the weights manifest that names them. Both are written
  * atomically, `weights.bin` first.
  *
  * NOTE: a crash between the two writes leaves the new `weights.bin` beside
@@ -365,8 +365,7 @@ function layoutOrderedBytes(layout: ParamLayout, values: Float32Array): Uint8Arr
  * @throws RunFolderError naming the file when `model.json` or a weights file
  *   is missing or malformed, a weight is not float32 or is quantised, a
  *   weight is missing, unexpected, listed twice or has another shape than
- *   the layout, or a weights file holds a different number of bytes than
- *   the manifest needs.
+ *   the layout, or a weights file has a different size than the manifest needs.
  */
 export function loadWeights(dir: string, layout: ParamLayout): Float32Array {
   const modelFile = path.join(dir, RUN_FILES.model);
@@ -438,7 +437,7 @@ function readGroupBytes(dir: string, group: WeightsManifestGroup, modelFile: str
 
   if (total !== needed) {
     const files = group.paths.join(' + ');
-    throw new RunFolderError(path.join(dir, group.paths[0] ?? ''), `${files} holds ${total} bytes, the manifest in ${path.basename(modelFile)} needs ${needed}`, 'The weights file is truncated or belongs to another model; save the weights again.');
+    throw new RunFolderError(path.join(dir, group.paths[0] ?? ''), `${files} contains ${total} bytes, but the manifest in ${path.basename(modelFile)} needs ${needed}`, 'The weights file is truncated or belongs to another model; save the weights again.');
   }
   if (parts.length === 1) return parts[0];
 
