@@ -131,8 +131,10 @@ describe.each([1, 4])('KV cache against recomputation (slide %p)', (slide) => {
   test('next-token distributions match at every step', () => {
     const rng = new Rng(11 + slide);
     const V = CONFIG.vocabSize;
-    // Prompt lengths cover 1 token, a full window and a prompt longer than the window.
+    // Prompt lengths cover 1 token, a full window and a prompt longer than the window,
+    // and the last row repeats the second prompt, as several samples of one prompt do.
     const prompts = [1, 3, 8, 11].map((length) => randomIds(rng, length, V));
+    prompts.push(prompts[1].slice());
     const cached = new KvCacheDecoder(engine, { slide });
     const recomputed = new RecomputeDecoder(engine, { slide });
 

@@ -64,7 +64,7 @@ Training
   --seed N               seed of the weights, batch order and dropout (default 0)
   --workers N            threads computing gradients (default: 2 on the wasm backend with 2+ cores, else 1)
   --checkpoint-every N   also checkpoint every N steps (default: at epoch ends only)
-  --eval-stride N        stride of the final window metric (default 4)
+  --eval-stride N        stride of the final window metric (fast: 4; seed: the training stride)
   --max-steps N          stop after N optimiser steps in all (for quick trials)
 
 Output

@@ -7,7 +7,7 @@
  * A prompt longer than that starts from its last maxSeqLen tokens. When a
  * new token would make a row's context longer than maxSeqLen, the row drops
  * the oldest `slide` tokens and re-encodes the rest, new token included,
- * from position 0. The context then holds maxSeqLen − slide + 1 tokens and
+ * from position 0. The context then contains maxSeqLen − slide + 1 tokens and
  * grows again, so a rebuild happens once every `slide` tokens. With
  * `slide: 1` every step sees exactly the last maxSeqLen tokens (the classic
  * rule, a rebuild on every step), and larger values trade a shorter average
@@ -147,8 +147,8 @@ export class SlidingContexts {
    * Appends a token to a row's context, sliding the window when the context
    * is full.
    *
-   * @returns true when the window slid, so every position of the row changed
-   *   and its cache must be rebuilt; false when the token went to the end.
+   * @returns true when the window slid. Every position of the row then
+   *   changed, so its cache must be rebuilt. false when the token was added at the end.
    */
   append(row: number, token: number): boolean {
     const base = row * this.maxSeqLen;
@@ -260,6 +260,19 @@ export class RecomputeDecoder implements TokenDecoder {
   }
 }
 
+/** Returns, for each row, the first row whose context has the same tokens. */
+function firstRowOfEachContext(contexts: SlidingContexts): number[] {
+  const firstByKey = new Map<string, number>();
+  const firstRows: number[] = [];
+  for (let row = 0; row < contexts.rows; row++) {
+    const key = contexts.context(row).join(',');
+    const first = firstByKey.get(key) ?? row;
+    firstByKey.set(key, first);
+    firstRows.push(first);
+  }
+  return firstRows;
+}
+
 /** Items of one cached forward pass: item i puts `tokens[i]` at `positions[i]` of row `rows[i]`. */
 interface ItemBatch {
   count: number;
@@ -298,9 +311,9 @@ interface DecoderWeights {
 
 /**
  * Decoder that caches every layer's keys and values for each row and
- * position, so a new token costs one position's work: row-stacked (R, d)
- * matmuls on the backend for the projections, attention of one query over
- * the row's cached keys in JavaScript, and LayerNorms in JavaScript.
+ * position, so a new token costs one position's work. The projections run
+ * as row-stacked (R, d) matmuls on the backend. Attention of one query over
+ * the row's cached keys and the LayerNorms run in JavaScript.
  *
  * This is exact for the post-norm model because a position's output at every
  * layer depends only on its own residual stream and the keys and values of
@@ -308,7 +321,7 @@ interface DecoderWeights {
  *
  * Prompts and rebuilds of different rows go through the same forward pass as
  * single steps: a pass is a list of (row, position, token) items, and each
- * row keeps its own position counter. The decoder holds no tensors between
+ * row keeps its own position counter. The decoder keeps no tensors between
  * calls. It reads the engine's weights in {@link KvCacheDecoder.start}, so a
  * later `setWeights` takes effect at the next start.
  */
@@ -325,7 +338,9 @@ export class KvCacheDecoder implements TokenDecoder {
   /** Residual stream and attention output of the current pass, (N, d), grown on demand. */
   private hidden = new Float32Array(0);
   private attended = new Float32Array(0);
+  /** Attention scratch: scores of one query over P keys, and the weighted sum of one head's values. */
   private readonly scores: Float64Array;
+  private readonly headSums: Float64Array;
 
   /** @param engine - a model whose weights are loaded; its dropout is not applied. */
   constructor(engine: ModelEngine, options: DecoderOptions = {}) {
@@ -334,6 +349,7 @@ export class KvCacheDecoder implements TokenDecoder {
     this.maxSeqLen = engine.config.maxSeqLen;
     this.slide = resolveSlide(options.slide, this.maxSeqLen);
     this.scores = new Float64Array(this.maxSeqLen);
+    this.headSums = new Float64Array(this.d / engine.config.nHeads);
   }
 
   start(prompts: ArrayLike<number>[]): Float32Array {
@@ -350,8 +366,18 @@ export class KvCacheDecoder implements TokenDecoder {
       this.values.push(new Float32Array(cacheSize));
     }
 
-    const allRows = Array.from({ length: contexts.rows }, (_, row) => row);
-    return this.forward(this.batchOf(contexts, allRows, []));
+    // Rows with the same context (several samples of one prompt) are encoded
+    // once; the copies take the first row's output item and cache.
+    const firstRows = firstRowOfEachContext(contexts);
+    const encoded = firstRows.filter((first, row) => first === row);
+    const batch = this.batchOf(contexts, encoded, []);
+    for (let row = 0; row < contexts.rows; row++) batch.outputs[row] = batch.outputs[firstRows[row]];
+
+    const logits = this.forward(batch);
+    for (let row = 0; row < contexts.rows; row++) {
+      if (firstRows[row] !== row) this.copyCache(firstRows[row], row, contexts.length(row));
+    }
+    return logits;
   }
 
   append(tokens: ArrayLike<number>): Float32Array {
@@ -370,6 +396,15 @@ export class KvCacheDecoder implements TokenDecoder {
   context(row: number): Int32Array {
     if (this.contexts === null) throw new Error('No context yet: call start() with the prompts first.');
     return this.contexts.context(row);
+  }
+
+  /** Copies the first `length` cached positions of row `from` to row `to` in every layer. */
+  private copyCache(from: number, to: number, length: number): void {
+    const rowSize = this.maxSeqLen * this.d;
+    for (let layer = 0; layer < this.keys.length; layer++) {
+      this.keys[layer].copyWithin(to * rowSize, from * rowSize, from * rowSize + length * this.d);
+      this.values[layer].copyWithin(to * rowSize, from * rowSize, from * rowSize + length * this.d);
+    }
   }
 
   /**
@@ -464,7 +499,7 @@ export class KvCacheDecoder implements TokenDecoder {
     return this.headForward(batch, weights, x);
   }
 
-  /** Token plus position embedding of every item, (N, d). */
+  /** Writes the token plus position embedding of every item into `x`, (N, d). */
   private embed(batch: ItemBatch, weights: DecoderWeights, x: Float32Array): void {
     const d = this.d;
     for (let i = 0; i < batch.count; i++) {
@@ -474,7 +509,7 @@ export class KvCacheDecoder implements TokenDecoder {
     }
   }
 
-  /** One post-norm encoder layer, updating the residual stream `x` (N, d) in place. */
+  /** Runs one post-norm encoder layer, updating the residual stream `x` (N, d) in place. */
   private layerForward(layer: number, batch: ItemBatch, w: LayerWeights, x: Float32Array): void {
     const N = batch.count;
     const d = this.d;
@@ -504,55 +539,27 @@ export class KvCacheDecoder implements TokenDecoder {
   }
 
   /**
-   * Causal softmax attention of each item's query over its row's cached
+   * Computes causal softmax attention of each item's query over its row's cached
    * positions 0 to its own position, head by head. Every item's keys are
    * stored before this runs, so items of one row may come in any order.
    * Returns the merged heads, (N, d).
    */
   private attend(layer: number, batch: ItemBatch, qkv: Float32Array): Float32Array {
     const d = this.d;
-    const H = this.engine.config.nHeads;
-    const hs = d / H;
-    const scale = 1 / Math.sqrt(hs);
-    const keys = this.keys[layer];
-    const values = this.values[layer];
-    const scores = this.scores;
+    const hs = d / this.engine.config.nHeads;
+    const head: HeadSlice = { d, hs, scale: 1 / Math.sqrt(hs), scores: this.scores, sums: this.headSums };
     const out = this.attended.subarray(0, batch.count * d);
 
     for (let i = 0; i < batch.count; i++) {
       const rowBase = batch.rows[i] * this.maxSeqLen * d;
-      const last = batch.positions[i];
-
-      for (let h = 0; h < H; h++) {
-        const query = i * 3 * d + h * hs;
-        let max = Number.NEGATIVE_INFINITY;
-        for (let t = 0; t <= last; t++) {
-          const key = rowBase + t * d + h * hs;
-          let dot = 0;
-          for (let j = 0; j < hs; j++) dot += qkv[query + j] * keys[key + j];
-          scores[t] = dot * scale;
-          if (scores[t] > max) max = scores[t];
-        }
-
-        let sum = 0;
-        for (let t = 0; t <= last; t++) {
-          scores[t] = Math.exp(scores[t] - max);
-          sum += scores[t];
-        }
-
-        const target = i * d + h * hs;
-        out.fill(0, target, target + hs);
-        for (let t = 0; t <= last; t++) {
-          const weight = scores[t] / sum;
-          const value = rowBase + t * d + h * hs;
-          for (let j = 0; j < hs; j++) out[target + j] += weight * values[value + j];
-        }
+      for (let offset = 0; offset < d; offset += hs) {
+        attendHead(head, qkv, i * 3 * d + offset, this.keys[layer], this.values[layer], rowBase + offset, batch.positions[i], out, i * d + offset);
       }
     }
     return out;
   }
 
-  /** Final LayerNorm and head on each row's output item only. */
+  /** Applies the final LayerNorm and the head to each row's output item only. */
   private headForward(batch: ItemBatch, weights: DecoderWeights, x: Float32Array): Float32Array {
     const d = this.d;
     const R = batch.outputs.length;
@@ -563,30 +570,103 @@ export class KvCacheDecoder implements TokenDecoder {
     }
     normalizeRows(selected, weights.lnfG, weights.lnfB, R, d, this.engine.config.layerNormEps);
 
-    const logits = tf.tidy(() => tf.matMul(tf.tensor2d(selected, [R, d]), weights.head));
-    const values = logits.dataSync() as Float32Array;
-    logits.dispose();
-    return values;
+    const created: tf.Tensor[] = [];
+    try {
+      const input = track(created, tf.tensor2d(selected, [R, d]));
+      return track(created, tf.matMul(input, weights.head)).dataSync() as Float32Array;
+    } finally {
+      tf.dispose(created);
+    }
   }
 }
 
-/** Computes x @ W + b for N rows of x on the backend and reads the result back. */
+/** Sizes and scratch buffers of {@link attendHead}. */
+interface HeadSlice {
+  d: number;
+  hs: number;
+  scale: number;
+  scores: Float64Array;
+  sums: Float64Array;
+}
+
+/**
+ * Computes softmax attention of one query over cached positions 0 to `last`
+ * of one head and writes it to `out[target .. target + hs)`.
+ *
+ * @param query - offset of the query in `qkv`.
+ * @param first - offset of the head's slice at position 0 in `keys` and `values`; position t is `d` floats further per step.
+ */
+function attendHead(
+  head: HeadSlice,
+  qkv: Float32Array,
+  query: number,
+  keys: Float32Array,
+  values: Float32Array,
+  first: number,
+  last: number,
+  out: Float32Array,
+  target: number,
+): void {
+  const { d, hs, scale, scores, sums } = head;
+
+  let max = Number.NEGATIVE_INFINITY;
+  for (let t = 0; t <= last; t++) {
+    const key = first + t * d;
+    let dot = 0;
+    for (let j = 0; j < hs; j++) dot += qkv[query + j] * keys[key + j];
+    const score = dot * scale;
+    scores[t] = score;
+    if (score > max) max = score;
+  }
+
+  let total = 0;
+  for (let t = 0; t <= last; t++) {
+    scores[t] = Math.exp(scores[t] - max);
+    total += scores[t];
+  }
+
+  sums.fill(0);
+  for (let t = 0; t <= last; t++) {
+    const weight = scores[t];
+    const value = first + t * d;
+    for (let j = 0; j < hs; j++) sums[j] += weight * values[value + j];
+  }
+  for (let j = 0; j < hs; j++) out[target + j] = sums[j] / total;
+}
+
+/**
+ * Computes x @ W + b for N rows of x on the backend and reads the result back.
+ * These helpers dispose their tensors by hand because `tf.tidy` adds about
+ * 8 µs per call on the wasm backend (TensorFlow.js 4.22, measured on a
+ * 2-core x86-64 machine), and they run
+ * several times per layer on every step.
+ */
 function project(x: Float32Array, N: number, d: number, weight: tf.Tensor2D, bias: tf.Tensor): Float32Array {
-  const result = tf.tidy(() => tf.fused.matMul({ a: tf.tensor2d(x.subarray(0, N * d), [N, d]), b: weight, bias }));
-  const values = result.dataSync() as Float32Array;
-  result.dispose();
-  return values;
+  const created: tf.Tensor[] = [];
+  try {
+    const input = track(created, tf.tensor2d(x.subarray(0, N * d), [N, d]));
+    return track(created, tf.fused.matMul({ a: input, b: weight, bias })).dataSync() as Float32Array;
+  } finally {
+    tf.dispose(created);
+  }
 }
 
 /** Computes W2·ReLU(W1 x + b1) + b2 with both matmuls on the backend and one read back. */
 function feedForward(x: Float32Array, N: number, d: number, w: LayerWeights): Float32Array {
-  const result = tf.tidy(() => {
-    const hidden = tf.fused.matMul({ a: tf.tensor2d(x.subarray(0, N * d), [N, d]), b: w.w1, bias: w.b1, activation: 'relu' });
-    return tf.fused.matMul({ a: hidden, b: w.w2, bias: w.b2 });
-  });
-  const values = result.dataSync() as Float32Array;
-  result.dispose();
-  return values;
+  const created: tf.Tensor[] = [];
+  try {
+    const input = track(created, tf.tensor2d(x.subarray(0, N * d), [N, d]));
+    const hidden = track(created, tf.fused.matMul({ a: input, b: w.w1, bias: w.b1, activation: 'relu' }));
+    return track(created, tf.fused.matMul({ a: hidden, b: w.w2, bias: w.b2 })).dataSync() as Float32Array;
+  } finally {
+    tf.dispose(created);
+  }
+}
+
+/** Records a tensor for disposal and returns it. */
+function track<T extends tf.Tensor>(created: tf.Tensor[], tensor: T): T {
+  created.push(tensor);
+  return tensor;
 }
 
 /** Replaces x with LayerNorm(x + residual), row by row. */

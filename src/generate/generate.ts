@@ -86,8 +86,8 @@ export interface GenerationResult {
  * Generates `numSamples` continuations of every prompt.
  *
  * A prompt longer than the model's maxSeqLen is accepted: the model starts
- * from its last maxSeqLen tokens, so the first new token sees the longest
- * context the position table allows, and the sample still records the whole
+ * from its last maxSeqLen tokens, so the first new token is predicted from the
+ * longest context the position table allows, and the sample still records the whole
  * prompt. The repetition penalty looks at the whole sequence, prompt
  * included.
  *
@@ -209,8 +209,8 @@ function sampleRow(
  * @returns the prompt, with source `file:PATH` or `file:PATH:first N`. Ids are
  *   checked against the model's vocabulary later, by {@link generate}.
  * @throws TokenFileError when the file cannot be read or parsed; Error when the
- *   array is not 1-D, holds fewer than 2 tokens (the loader's minimum), or
- *   holds fewer than `promptLen` tokens.
+ *   array is not 1-D, contains fewer than 2 tokens (the loader's minimum), or
+ *   contains fewer than `promptLen` tokens.
  */
 export async function promptFromFile(file: string, promptLen?: number): Promise<PromptSpec> {
   if (promptLen !== undefined && (!Number.isInteger(promptLen) || promptLen < 1)) {
@@ -225,7 +225,7 @@ export async function promptFromFile(file: string, promptLen?: number): Promise<
     return { ids: result.ids, source: `file:${file}` };
   }
   if (promptLen > result.ids.length) {
-    throw new Error(`Cannot take the first ${promptLen} tokens of ${file} as a prompt: it holds only ${result.ids.length}; use a prompt length of at most ${result.ids.length}.`);
+    throw new Error(`Cannot take the first ${promptLen} tokens of ${file} as a prompt: it contains only ${result.ids.length}; use a prompt length of at most ${result.ids.length}.`);
   }
   return { ids: result.ids.slice(0, promptLen), source: `file:${file}:first ${promptLen}` };
 }
@@ -236,7 +236,7 @@ export async function promptFromFile(file: string, promptLen?: number): Promise<
  *
  * @param vocabSize - the model's vocabulary size; every id must lie in [0, vocabSize).
  * @returns the prompt, with source `ids`.
- * @throws Error when the text holds no ids, or naming the first entry that is
+ * @throws Error when the text contains no ids, or naming the first entry that is
  *   not a non-negative integer or lies outside the vocabulary, with its position.
  */
 export function promptFromIds(text: string, vocabSize: number): PromptSpec {
@@ -261,7 +261,7 @@ export function promptFromIds(text: string, vocabSize: number): PromptSpec {
  * Sample k (numbered over all prompts and samples, from 0) gives two files:
  * `sample_<k>.npy`, the prompt followed by the continuation, and
  * `sample_<k>_continuation.npy`, the continuation alone. Both are int16 when
- * vocabSize <= 32768, else int32. `summary.json` holds `summary` (the
+ * vocabSize <= 32768, else int32. `summary.json` contains `summary` (the
  * caller's fields, such as the checkpoint path) followed by the settings,
  * the file layout, each sample's source and lengths, diagnostics and speed;
  * these fields replace caller fields of the same name. Each file is written
@@ -298,7 +298,7 @@ export async function writeGeneration(outDir: string, result: GenerationResult, 
     ...summary,
     settings: result.settings,
     vocabSize,
-    files: 'sample_<k>.npy holds the prompt followed by the continuation; sample_<k>_continuation.npy holds the continuation only.',
+    files: 'sample_<k>.npy contains the prompt followed by the continuation; sample_<k>_continuation.npy contains the continuation only.',
     samples: sampleSummaries,
     diagnostics: result.diagnostics ?? null,
     tokensPerSecond: result.tokensPerSecond,

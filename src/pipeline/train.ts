@@ -45,7 +45,7 @@ export interface TrainRunOptions {
   valFraction?: number;
   /** Seed of the sequence split (a NumPy-compatible shuffle). Default 42. */
   splitSeed?: number;
-  /** Stride of the final window metric. Default 4. */
+  /** Stride of the final window metric. Default: 4 for the fast recipe, the validation stride for the seed recipe. */
   evalStride?: number;
   /** Backend; default `ACOUSTIC_LM_BACKEND` or automatic. */
   backend?: BackendName | 'auto';
@@ -98,7 +98,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunSummary> {
   const run = createRunFolder(options.out, { overwrite: options.overwrite });
   run.writeConfig({
     model: config,
-    training: { ...training, recipe, seqLen: training.window.seqLen },
+    training: { ...training, recipe, seqLen: training.window.seqLen, evalStride: options.evalStride ?? (recipe === 'seed' ? training.valStride : 4) },
     data: {
       tokens: path.resolve(options.tokens),
       type: options.type,
@@ -201,7 +201,8 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
 
   run.writeWeights(layout, result.params);
   log(`Kept the weights of epoch ${result.history.bestEpoch} (val loss ${result.history.bestValLoss.toFixed(4)}); training took ${formatDuration((Date.now() - started) / 1000)}.`);
-  const metrics = await evaluateFinal(config, layout, result.params, train, val, { seqLen: training.window.seqLen, evalStride: options.evalStride, progress: showProgress, workers: training.workers });
+  const evalStride = options.evalStride ?? Number(stored.training.evalStride ?? 4);
+  const metrics = await evaluateFinal(config, layout, result.params, train, val, { seqLen: training.window.seqLen, evalStride, progress: showProgress, workers: training.workers });
   run.writeMetrics(metricsRecord(metrics, result.history));
   log(formatFinalMetrics(metrics));
 

@@ -10,7 +10,8 @@ export type RecipeName = 'fast' | 'seed';
 /**
  * - `seed`: the original PyTorch recipe, kept for parity: windows at stride 4
  *   with sequences of at most seqLen tokens dropped, constant lr 3e-4, 5
- *   epochs, validation at stride 4. Each token appears in 16 windows per epoch.
+ *   epochs, validation windows cut with the training stride. Each token
+ *   appears in 16 windows per epoch.
  * - `fast` (default): built for time to quality. Windows tile each sequence
  *   (stride = seqLen) from a random offset that changes every epoch, so each
  *   epoch sees every token about once in fresh contexts; short sequences are
@@ -46,5 +47,11 @@ export function recipeOptions(name: string, overrides: Partial<TrainingOptions> 
     throw new Error(`Unknown recipe "${name}": use one of ${Object.keys(RECIPES).join(', ')}.`);
   }
   const base = RECIPES[name as RecipeName];
-  return { ...base, ...overrides, window: { ...base.window, ...overrides.window } };
+  const resolved = { ...base, ...overrides, window: { ...base.window, ...overrides.window } };
+
+  // The original recipe validates on windows cut with the training stride.
+  if (name === 'seed' && overrides.valStride === undefined) {
+    resolved.valStride = resolved.window.stride;
+  }
+  return resolved;
 }

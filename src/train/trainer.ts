@@ -279,6 +279,8 @@ export async function trainModel(input: TrainInput, callbacks: TrainerCallbacks 
         state.history.steps.push(record);
         callbacks.onStep?.(record, { stepInEpoch: state.stepInEpoch, stepsInEpoch, tokensPerSecond: extra.epochTokens / Math.max(1e-9, extra.epochSeconds) });
 
+        // Yield to the event loop so that signal handlers and worker messages run between steps.
+        await new Promise((resolve) => setImmediate(resolve));
         if (callbacks.shouldStop?.() === true) {
           interrupted = true;
           break;
