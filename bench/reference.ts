@@ -58,20 +58,20 @@ export function referenceLoss(config: ModelConfig, vars: ReferenceVariables, bat
   const hs = d / H;
   const v = (name: string): tf.Variable => vars.get(name)!;
   const linear = (x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D => {
-    const y = tf.matMul(x, w as tf.Tensor2D, false, true);
+    const y = tf.matMul(x, w, false, true);
     return (b === undefined ? y : tf.add(y, b)) as tf.Tensor2D;
   };
   const layerNorm = (x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D => {
     const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, config.layerNormEps))), g), b) as tf.Tensor2D;
+    return tf.add<tf.Tensor2D>(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, config.layerNormEps))), g), b);
   };
 
   const inputs = tf.tensor1d(batch.inputs, 'int32');
   const positions = tf.tensor1d(Int32Array.from({ length: B * T }, (_, n) => n % T), 'int32');
-  let x = tf.add(
+  let x = tf.add<tf.Tensor2D>(
     tf.matMul(tf.cast(tf.oneHot(inputs, V), 'float32'), v('tokEmb')),
     tf.matMul(tf.cast(tf.oneHot(positions, config.maxSeqLen), 'float32'), v('posEmb')),
-  ) as tf.Tensor2D;
+  );
 
   const maskValues = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) maskValues[i * T + j] = Number.NEGATIVE_INFINITY;
@@ -90,12 +90,12 @@ export function referenceLoss(config: ModelConfig, vars: ReferenceVariables, bat
     let att: tf.Tensor = tf.softmax(tf.add(tf.matMul(q, k, false, true), causal));
     const attMask = drop(DropoutSite.AttentionWeights, [B, H, T, T]);
     if (attMask !== null) att = tf.mul(att, attMask);
-    const mixed = tf.reshape(tf.transpose(tf.matMul(att as tf.Tensor4D, value), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+    const mixed = tf.reshape<tf.Rank.R2>(tf.transpose(tf.matMul(att as tf.Tensor4D, value), [0, 2, 1, 3]), [B * T, d]);
 
     let projected: tf.Tensor = linear(mixed, w('wo'), w('bo'));
     const mask1 = drop(DropoutSite.AttentionOutput, [B * T, d]);
     if (mask1 !== null) projected = tf.mul(projected, mask1);
-    const y1 = layerNorm(tf.add(x, projected) as tf.Tensor2D, w('ln1g'), w('ln1b'));
+    const y1 = layerNorm(tf.add<tf.Tensor2D>(x, projected), w('ln1g'), w('ln1b'));
 
     let hidden: tf.Tensor = tf.relu(linear(y1, w('w1'), w('b1')));
     const hiddenMask = drop(DropoutSite.Hidden, [B * T, config.dFF]);
@@ -103,7 +103,7 @@ export function referenceLoss(config: ModelConfig, vars: ReferenceVariables, bat
     let ff: tf.Tensor = linear(hidden as tf.Tensor2D, w('w2'), w('b2'));
     const mask2 = drop(DropoutSite.FeedForwardOutput, [B * T, d]);
     if (mask2 !== null) ff = tf.mul(ff, mask2);
-    x = layerNorm(tf.add(y1, ff) as tf.Tensor2D, w('ln2g'), w('ln2b'));
+    x = layerNorm(tf.add<tf.Tensor2D>(y1, ff), w('ln2g'), w('ln2b'));
   }
 
   const logits = linear(layerNorm(x, v('lnfG'), v('lnfB')), v('head'));

@@ -78,7 +78,14 @@ describe('slide option', () => {
 
 describe('SlidingContexts', () => {
   test('long prompt keeps its last maxSeqLen tokens', () => {
-    const contexts = new SlidingContexts([[1, 2, 3, 4, 5, 6], [7, 8]], 4, 2);
+    const contexts = new SlidingContexts(
+      [
+        [1, 2, 3, 4, 5, 6],
+        [7, 8],
+      ],
+      4,
+      2,
+    );
     expect(Array.from(contexts.context(0))).toEqual([3, 4, 5, 6]);
     expect(Array.from(contexts.context(1))).toEqual([7, 8]);
   });
@@ -121,7 +128,7 @@ describe('checkPromptIds', () => {
   });
 
   test('names the invalid id and its position', () => {
-    expect(() => checkPromptIds([1, 13], 13, 'prompt 0')).toThrow('token id 13 at position 1 is outside the model\'s vocabulary [0, 12]');
+    expect(() => checkPromptIds([1, 13], 13, 'prompt 0')).toThrow("token id 13 at position 1 is outside the model's vocabulary [0, 12]");
     expect(() => checkPromptIds([-1], 13, 'p')).toThrow('token id -1 at position 0');
     expect(() => checkPromptIds([2, 0.5], 13, 'p')).toThrow('token id 0.5 at position 1');
   });
@@ -168,6 +175,31 @@ describe.each([1, 4])('KV cache against recomputation (slide %p)', (slide) => {
         expect(maxAbsDiff(logits.subarray(row * V, (row + 1) * V), expected)).toBe(0);
       }
       logits = decoder.append(randomIds(rng, prompts.length, V));
+    }
+  });
+});
+
+describe('KV cache with head size 9', () => {
+  test('matches recomputation', () => {
+    // hs = 18 / 2 = 9 exercises the attention loops' remainder after groups of 4.
+    const config = resolveModelConfig({ vocabSize: 11, maxSeqLen: 6, dModel: 18, nHeads: 2, nLayers: 1, dFF: 10 });
+    const { layout, values } = initParams(config, 2, { identicalLayers: false });
+    const odd = new ModelEngine(config, layout);
+    odd.setWeights(values);
+    const rng = new Rng(8);
+    const prompts = [2, 5].map((length) => randomIds(rng, length, 11));
+    const cached = new KvCacheDecoder(odd, { slide: 2 });
+    const recomputed = new RecomputeDecoder(odd, { slide: 2 });
+
+    try {
+      let worst = maxAbsDiff(softmaxRows(cached.start(prompts), 11), softmaxRows(recomputed.start(prompts), 11));
+      for (let step = 0; step < 12; step++) {
+        const tokens = randomIds(rng, 2, 11);
+        worst = Math.max(worst, maxAbsDiff(softmaxRows(cached.append(tokens), 11), softmaxRows(recomputed.append(tokens), 11)));
+      }
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      odd.dispose();
     }
   });
 });

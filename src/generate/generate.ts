@@ -10,6 +10,8 @@
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 
+import * as tf from '@tensorflow/tfjs-core';
+
 import { readTokenNpy } from '../data/npy.js';
 import { writeTokensNpy } from '../data/writeNpy.js';
 import type { ModelEngine } from '../model/engine.js';
@@ -96,7 +98,7 @@ export interface GenerationResult {
  * on every run and with either decoder, up to float rounding in the logits.
  *
  * @param engine - a model whose weights are loaded.
- * @param prompts - at least one prompt; each needs at least one id in [0, vocabSize).
+ * @param prompts - at least one prompt, each with at least one id in [0, vocabSize).
  * @param options - see {@link GenerateOptions}.
  * @returns the samples, optional diagnostics, speed and settings.
  * @throws Error naming the value for an invalid option or prompt, and naming
@@ -109,6 +111,8 @@ export async function generate(engine: ModelEngine, prompts: PromptSpec[], optio
   const vocabSize = engine.config.vocabSize;
   const settings = resolveSettings(options, engine.config.maxSeqLen, vocabSize);
   checkPrompts(prompts, vocabSize);
+  // A backend selected with setBackend may still be loading, e.g. wasm fetching its binary.
+  await tf.ready();
 
   const rows = prompts.flatMap((prompt) => Array.from({ length: settings.numSamples }, (_, sampleIndex) => ({ prompt, sampleIndex })));
   const sequences = rows.map(({ prompt }) => {
@@ -208,9 +212,9 @@ function sampleRow(
  * @param promptLen - number of leading tokens to keep, an integer >= 1. Default: the whole file.
  * @returns the prompt, with source `file:PATH` or `file:PATH:first N`. Ids are
  *   checked against the model's vocabulary later, by {@link generate}.
- * @throws TokenFileError when the file cannot be read or parsed; Error when the
- *   array is not 1-D, contains fewer than 2 tokens (the loader's minimum), or
- *   contains fewer than `promptLen` tokens.
+ * @throws TokenFileError when the file cannot be read or parsed.
+ * @throws Error when the array is not 1-D, contains fewer than 2 tokens (the
+ *   loader's minimum), or contains fewer than `promptLen` tokens.
  */
 export async function promptFromFile(file: string, promptLen?: number): Promise<PromptSpec> {
   if (promptLen !== undefined && (!Number.isInteger(promptLen) || promptLen < 1)) {
@@ -219,13 +223,17 @@ export async function promptFromFile(file: string, promptLen?: number): Promise<
 
   const result = await readTokenNpy(file);
   if (result.status === 'skipped') {
-    throw new Error(`Cannot use ${file} as a prompt: the array is skipped by the token loader (${result.reason}); give a 1-D array of at least 2 tokens, or pass the ids as text.`);
+    throw new Error(
+      `Cannot use ${file} as a prompt: the array is skipped by the token loader (${result.reason}); give a 1-D array of at least 2 tokens, or pass the ids as text.`,
+    );
   }
   if (promptLen === undefined) {
     return { ids: result.ids, source: `file:${file}` };
   }
   if (promptLen > result.ids.length) {
-    throw new Error(`Cannot take the first ${promptLen} tokens of ${file} as a prompt: it contains only ${result.ids.length}; use a prompt length of at most ${result.ids.length}.`);
+    throw new Error(
+      `Cannot take the first ${promptLen} tokens of ${file} as a prompt: it contains only ${result.ids.length}; use a prompt length of at most ${result.ids.length}.`,
+    );
   }
   return { ids: result.ids.slice(0, promptLen), source: `file:${file}:first ${promptLen}` };
 }
@@ -234,7 +242,7 @@ export async function promptFromFile(file: string, promptLen?: number): Promise<
  * Parses a prompt written as token ids separated by spaces or commas, e.g.
  * `"12 5 7"` or `"12,5,7"`.
  *
- * @param vocabSize - the model's vocabulary size; every id must lie in [0, vocabSize).
+ * @param vocabSize - the model's vocabulary size. Every id must lie in [0, vocabSize).
  * @returns the prompt, with source `ids`.
  * @throws Error when the text contains no ids, or naming the first entry that is
  *   not a non-negative integer or lies outside the vocabulary, with its position.
@@ -261,14 +269,15 @@ export function promptFromIds(text: string, vocabSize: number): PromptSpec {
  * Sample k (numbered over all prompts and samples, from 0) gives two files:
  * `sample_<k>.npy`, the prompt followed by the continuation, and
  * `sample_<k>_continuation.npy`, the continuation alone. Both are int16 when
- * vocabSize <= 32768, else int32. `summary.json` contains `summary` (the
- * caller's fields, such as the checkpoint path) followed by the settings,
- * the file layout, each sample's source and lengths, diagnostics and speed;
- * these fields replace caller fields of the same name. Each file is written
- * atomically and the summary last, so a complete summary means complete samples.
+ * vocabSize <= 32768, else int32. `summary.json` starts with the caller's
+ * `summary` fields, such as the checkpoint path. The settings, the file
+ * layout, each sample's source and lengths, diagnostics and speed follow and
+ * replace caller fields of the same name. Each file is written atomically
+ * and the summary last, so a complete summary means complete samples.
  *
  * @param vocabSize - the model's vocabulary size, which picks the dtype.
- * @throws RangeError when a token is outside [0, vocabSize); Error from node:fs when a write fails.
+ * @throws RangeError when a token is outside [0, vocabSize).
+ * @throws Error from node:fs when a write fails.
  */
 export async function writeGeneration(outDir: string, result: GenerationResult, summary: Record<string, unknown>, vocabSize: number): Promise<void> {
   await mkdir(outDir, { recursive: true });

@@ -101,7 +101,7 @@ export class ModelEngine {
   private causalMaskLength = 0;
 
   /**
-   * @param attention - `'split'` runs each head's matmul separately (fast on
+   * @param options.attention - `'split'` runs each head's matmul separately (fast on
    *   WebAssembly); `'batched'` uses one batched matmul (fast on native and
    *   GPU backends). Default: `'split'` on the wasm backend, else `'batched'`.
    */
@@ -175,7 +175,7 @@ export class ModelEngine {
       const dFinal = tf.tidy(() => {
         const dLogits = tf.tensor2d(scored.dLogits!, [B * T, this.config.vocabSize]);
         this.writeGrad(grads, 'head', tf.matMul(transpose2d(final.y), dLogits));
-        return tf.matMul(dLogits, this.weight('head.T')) as tf.Tensor2D;
+        return tf.matMul<tf.Tensor2D>(dLogits, this.weight('head.T'));
       });
       let dx = this.layerNormBackward(dFinal, final.saved, 'lnfG', 'lnfB', grads);
       tf.dispose([dFinal, final.y, final.saved.xhat, final.saved.rstd]);
@@ -292,7 +292,7 @@ export class ModelEngine {
   private headMatMul(a: Float32Array, b: Float32Array, count: number, m: number, k: number, n: number): tf.Tensor2D {
     return tf.tidy(() => {
       if (this.attention === 'batched') {
-        return tf.reshape(tf.matMul(tf.tensor3d(a, [count, m, k]), tf.tensor3d(b, [count, k, n])), [count * m, n]) as tf.Tensor2D;
+        return tf.reshape<tf.Rank.R2>(tf.matMul(tf.tensor3d(a, [count, m, k]), tf.tensor3d(b, [count, k, n])), [count * m, n]);
       }
       const parts: tf.Tensor2D[] = [];
       for (let c = 0; c < count; c++) {
@@ -311,7 +311,7 @@ export class ModelEngine {
     const drop = dropout !== null && p > 0;
 
     // Self-attention: fused projection, then per-head scores and mixing.
-    const qkvTensor = tf.fused.matMul({ a: x, b: w('wqkv') as tf.Tensor2D, bias: w('bqkv') });
+    const qkvTensor = tf.fused.matMul({ a: x, b: w('wqkv'), bias: w('bqkv') });
     const qkv = qkvTensor.dataSync() as Float32Array;
     qkvTensor.dispose();
     const heads = splitHeads(qkv, B, T, H, hs, 1 / Math.sqrt(hs));
@@ -319,7 +319,7 @@ export class ModelEngine {
     const att = tf.tidy(() => {
       const scores = this.headMatMul(heads.q, heads.kT, B * H, T, hs, T); // (B·H·T, T)
       const probabilities = tf.softmax(tf.add(tf.reshape(scores, [B * H, T, T]), this.mask(T)));
-      return tf.reshape(probabilities, [B * H * T, T]) as tf.Tensor2D;
+      return tf.reshape<tf.Rank.R2>(probabilities, [B * H * T, T]);
     });
     const attMask = drop ? tf.tensor2d(dropoutMask(dropout, layer, DropoutSite.AttentionWeights, B, H * T * T, p), [B * H * T, T]) : null;
     const attDroppedTensor = attMask === null ? att : tf.mul(att, attMask);
@@ -333,8 +333,8 @@ export class ModelEngine {
 
     const mask1 = drop ? tf.tensor2d(dropoutMask(dropout, layer, DropoutSite.AttentionOutput, B, T * d, p), [B * T, d]) : null;
     const r1 = tf.tidy(() => {
-      const projected = tf.fused.matMul({ a: tf.tensor2d(merged, [B * T, d]), b: w('wo') as tf.Tensor2D, bias: w('bo') });
-      return tf.add(x, mask1 === null ? projected : tf.mul(projected, mask1)) as tf.Tensor2D;
+      const projected = tf.fused.matMul({ a: tf.tensor2d(merged, [B * T, d]), b: w('wo'), bias: w('bo') });
+      return tf.add<tf.Tensor2D>(x, mask1 === null ? projected : tf.mul(projected, mask1));
     });
     const ln1 = this.layerNormForward(r1, layerParamName(layer, 'ln1g'), layerParamName(layer, 'ln1b'));
     r1.dispose();
@@ -343,10 +343,10 @@ export class ModelEngine {
     const hiddenMask = drop ? tf.tensor2d(dropoutMask(dropout, layer, DropoutSite.Hidden, B, T * this.config.dFF, p), [B * T, this.config.dFF]) : null;
     const mask2 = drop ? tf.tensor2d(dropoutMask(dropout, layer, DropoutSite.FeedForwardOutput, B, T * d, p), [B * T, d]) : null;
     const ff = tf.tidy(() => {
-      const activated = tf.fused.matMul({ a: ln1.y, b: w('w1') as tf.Tensor2D, bias: w('b1'), activation: 'relu' });
+      const activated = tf.fused.matMul({ a: ln1.y, b: w('w1'), bias: w('b1'), activation: 'relu' });
       const gate = hiddenMask === null ? tf.step(activated) : tf.mul(tf.step(activated), hiddenMask);
       const hidden = hiddenMask === null ? activated : tf.mul(activated, hiddenMask);
-      const projected = tf.fused.matMul({ a: hidden as tf.Tensor2D, b: w('w2') as tf.Tensor2D, bias: w('b2') });
+      const projected = tf.fused.matMul({ a: hidden, b: w('w2'), bias: w('b2') });
       const r2 = tf.add(ln1.y, mask2 === null ? projected : tf.mul(projected, mask2));
       return { hidden: hidden as tf.Tensor2D, gate: gate as tf.Tensor2D, r2: r2 as tf.Tensor2D };
     });
@@ -386,7 +386,7 @@ export class ModelEngine {
       const dHidden = tf.mul(tf.matMul(dProjected, this.weight(`${name('w2')}.T`)), s.hiddenGate);
       this.writeGrad(grads, name('w1'), tf.matMul(transpose2d(s.y1), dHidden));
       this.writeGrad(grads, name('b1'), columnSum(dHidden));
-      return tf.add(dR2, tf.matMul(dHidden, this.weight(`${name('w1')}.T`))) as tf.Tensor2D;
+      return tf.add<tf.Tensor2D>(dR2, tf.matMul(dHidden, this.weight(`${name('w1')}.T`)));
     });
     dR2.dispose();
 
@@ -425,7 +425,7 @@ export class ModelEngine {
       const dQkvTensor = tf.tensor2d(dQkv, [B * T, 3 * d]);
       this.writeGrad(grads, name('wqkv'), tf.matMul(transpose2d(s.x), dQkvTensor));
       this.writeGrad(grads, name('bqkv'), columnSum(dQkvTensor));
-      return tf.add(dR1, tf.matMul(dQkvTensor, this.weight(`${name('wqkv')}.T`))) as tf.Tensor2D;
+      return tf.add<tf.Tensor2D>(dR1, tf.matMul(dQkvTensor, this.weight(`${name('wqkv')}.T`)));
     });
     dR1.dispose();
     return dx;
@@ -437,8 +437,8 @@ export class ModelEngine {
       const centred = tf.sub(x, mean);
       const variance = tf.mean(tf.square(centred), -1, true);
       const rstd = tf.rsqrt(tf.add(variance, this.config.layerNormEps)) as tf.Tensor2D;
-      const xhat = tf.mul(centred, rstd) as tf.Tensor2D;
-      const y = tf.add(tf.mul(xhat, this.weight(gain)), this.weight(bias)) as tf.Tensor2D;
+      const xhat = tf.mul<tf.Tensor2D>(centred, rstd);
+      const y = tf.add<tf.Tensor2D>(tf.mul(xhat, this.weight(gain)), this.weight(bias));
       return { y, saved: { xhat, rstd } };
     });
   }
@@ -450,7 +450,7 @@ export class ModelEngine {
       const dxhat = tf.mul(dy, this.weight(gain));
       const meanDxhat = tf.mean(dxhat, -1, true);
       const meanDxhatXhat = tf.mean(tf.mul(dxhat, saved.xhat), -1, true);
-      return tf.mul(saved.rstd, tf.sub(tf.sub(dxhat, meanDxhat), tf.mul(saved.xhat, meanDxhatXhat))) as tf.Tensor2D;
+      return tf.mul<tf.Tensor2D>(saved.rstd, tf.sub(tf.sub(dxhat, meanDxhat), tf.mul(saved.xhat, meanDxhatXhat)));
     });
   }
 
@@ -473,7 +473,7 @@ export class ModelEngine {
 /** Column sums of a (rows, cols) matrix as a (1, cols) matmul, faster than `sum(axis 0)` on WebAssembly. */
 function columnSum(x: tf.Tensor): tf.Tensor {
   const rows = x.shape[0];
-  return tf.matMul(tf.ones([1, rows]), x as tf.Tensor2D);
+  return tf.matMul(tf.ones([1, rows]), x);
 }
 
 /**

@@ -207,7 +207,7 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
   log(formatFinalMetrics(metrics));
 
   if (options.report !== undefined) {
-    await writeRunReport(options.report, run.dir, result.history, metrics, train, val, config.vocabSize);
+    writeRunReport(options.report, run.dir, result.history, metrics, train, val, config.vocabSize);
     log(`Report written to ${options.report}`);
   }
   return { runDir: run.dir, config, training, history: result.history, metrics, interrupted: false };
@@ -227,7 +227,7 @@ export function metricsRecord(metrics: FinalMetrics, history: TrainingHistory): 
 }
 
 /** Writes the standalone HTML report of a finished run. */
-export async function writeRunReport(
+export function writeRunReport(
   file: string,
   runDir: string,
   history: TrainingHistory,
@@ -235,8 +235,8 @@ export async function writeRunReport(
   train: ArrayLike<number>[],
   val: ArrayLike<number>[],
   vocabSize: number,
-): Promise<void> {
-  await writeReport(file, {
+): void {
+  writeReport(file, {
     title: `acoustic-lm run ${path.basename(path.resolve(runDir))}`,
     sections: [
       { heading: 'Loss', figure: lossCurvesFigure(history) },

@@ -81,7 +81,7 @@ export function readPlotlyBundle(options: PlotlyBundleOptions = {}): string {
     try {
       bundle = fs.readFileSync(bundlePath, 'utf8');
     } catch (error) {
-      throw new Error(`Failed to read the plotly.js bundle at ${bundlePath}: ${(error as Error).message}. Check plotlyBundlePath.`);
+      throw new Error(`Failed to read the plotly.js bundle at ${bundlePath}: ${(error as Error).message}. Check plotlyBundlePath.`, { cause: error });
     }
     bundleCache.set(bundlePath, bundle);
   }
@@ -262,7 +262,7 @@ export function writeReport(file: string, report: Report, options: PlotlyBundleO
     fs.renameSync(temporary, target);
   } catch (error) {
     fs.rmSync(temporary, { force: true });
-    throw new Error(`Failed to write the report ${target}: ${(error as Error).message}. Check that the folder exists and is writable.`);
+    throw new Error(`Failed to write the report ${target}: ${(error as Error).message}. Check that the folder exists and is writable.`, { cause: error });
   }
 
   syncFolder(folder);
