@@ -67,7 +67,10 @@ export function referenceLoss(config: ModelConfig, vars: ReferenceVariables, bat
   };
 
   const inputs = tf.tensor1d(batch.inputs, 'int32');
-  const positions = tf.tensor1d(Int32Array.from({ length: B * T }, (_, n) => n % T), 'int32');
+  const positions = tf.tensor1d(
+    Int32Array.from({ length: B * T }, (_, n) => n % T),
+    'int32',
+  );
   let x = tf.add<tf.Tensor2D>(
     tf.matMul(tf.cast(tf.oneHot(inputs, V), 'float32'), v('tokEmb')),
     tf.matMul(tf.cast(tf.oneHot(positions, config.maxSeqLen), 'float32'), v('posEmb')),
@@ -126,7 +129,10 @@ export function referenceGradients(
   dropout: DropoutSpec | null,
 ): { lossSum: number; grads: Float32Array } {
   const names = layout.entries.map((e) => e.name);
-  const { value, grads } = tf.variableGrads(() => referenceLoss(config, vars, batch, dropout), names.map((n) => vars.get(n)!));
+  const { value, grads } = tf.variableGrads(
+    () => referenceLoss(config, vars, batch, dropout),
+    names.map((n) => vars.get(n)!),
+  );
   const flat = new Float32Array(layout.size);
   for (const entry of layout.entries) {
     const grad = grads[vars.get(entry.name)!.name];

@@ -49,7 +49,9 @@ async function main() {
 
   console.error('\nReloading the run and evaluating it again:');
   const again = await lib.evaluateRun(runDir, { progress: false });
-  console.error(`per-token CE ${again.perToken.loss.toFixed(4)} (recorded ${model.toFixed(4)}); window CE ${again.window.loss.toFixed(4)} (recorded ${summary.metrics.window.loss.toFixed(4)})`);
+  console.error(
+    `per-token CE ${again.perToken.loss.toFixed(4)} (recorded ${model.toFixed(4)}); window CE ${again.window.loss.toFixed(4)} (recorded ${summary.metrics.window.loss.toFixed(4)})`,
+  );
 
   const engine = lib.runEngine(run);
   const prompt = { ids: Int32Array.from(val[0]).slice(0, 32), source: `validation:0 (${run.split.valNames[0]}):first 32` };

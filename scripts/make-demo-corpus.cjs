@@ -64,7 +64,10 @@ function renderReadme(m) {
       owners.set(unit, (owners.get(unit) ?? 0) + 1);
     }
   }
-  const shared = [...owners].filter(([, count]) => count > 1).map(([unit]) => unit).sort((a, b) => a - b);
+  const shared = [...owners]
+    .filter(([, count]) => count > 1)
+    .map(([unit]) => unit)
+    .sort((a, b) => a - b);
   const sharedText =
     shared.length > 0
       ? `Units ${shared.join(', ')} occur in more than one syllable type, so predicting what follows\n  them needs the onset further back.`

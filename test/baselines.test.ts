@@ -2,13 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { splitSequences } from '../src/data/split.js';
-import {
-  addOneUnigram,
-  computeBaselines,
-  formatBaselineTable,
-  KneserNeyModel,
-  type BaselineResult,
-} from '../src/eval/baselines.js';
+import { addOneUnigram, computeBaselines, formatBaselineTable, KneserNeyModel, type BaselineResult } from '../src/eval/baselines.js';
 import { Rng } from '../src/random.js';
 import { corpusPath } from './helpers/corpora.js';
 
@@ -134,12 +128,12 @@ describe('KneserNeyModel', () => {
   const trigram = KneserNeyModel.fit(TOY_TRAIN, TOY_VOCAB);
 
   test('bottom level is add-one continuation unigram', () => {
-    expect(Array.from(trigram.distribution([]))).toEqual([0.3, 0.4, 0.2, 0.1].map((p) => expect.closeTo(p, 12)));
+    expect(Array.from(trigram.distribution([]))).toEqual([0.3, 0.4, 0.2, 0.1].map((p): unknown => expect.closeTo(p, 12)));
   });
 
   test('bigram distribution by hand', () => {
     const expected = [0.23125, 0.5375, 0.175, 0.05625];
-    expect(Array.from(bigram.distribution([1]))).toEqual(expected.map((p) => expect.closeTo(p, 12)));
+    expect(Array.from(bigram.distribution([1]))).toEqual(expected.map((p): unknown => expect.closeTo(p, 12)));
   });
 
   test('trigram probabilities by hand', () => {
@@ -192,9 +186,7 @@ describe('KneserNeyModel', () => {
 
 describe('computeBaselines input checks', () => {
   test('out-of-range validation token', () => {
-    expect(() => computeBaselines(TOY_TRAIN, [Int32Array.from([0, -1])], 4)).toThrow(
-      'Invalid token -1 at position 1 of validation sequence 0',
-    );
+    expect(() => computeBaselines(TOY_TRAIN, [Int32Array.from([0, -1])], 4)).toThrow('Invalid token -1 at position 1 of validation sequence 0');
   });
 
   test('empty training set', () => {

@@ -23,6 +23,11 @@ import {
 import { createRunFolder } from '../src/run/runFolder.js';
 import { emptyHistory } from '../src/train/history.js';
 
+/** The fields of checkpoint/state.json that tests overwrite with invalid values. */
+interface EditableStateRecord {
+  state: { rngState: unknown; history: { steps: { lr: unknown }[] } };
+}
+
 const SMALL: ModelConfig = resolveModelConfig({ vocabSize: 20, maxSeqLen: 8, dModel: 8, nHeads: 2, nLayers: 1, dFF: 16 });
 
 let runDir: string;
@@ -120,7 +125,10 @@ function errorMessage(action: () => unknown): string {
 }
 
 function runEntries(): string[] {
-  return fs.readdirSync(runDir).filter((name) => name !== 'run.json').sort();
+  return fs
+    .readdirSync(runDir)
+    .filter((name) => name !== 'run.json')
+    .sort();
 }
 
 describe('checkpoint round trip', () => {
@@ -322,7 +330,7 @@ describe('checkpoint validation', () => {
   test('unknown checkpoint version is rejected', () => {
     saveCheckpoint(runDir, layout, makeCheckpoint(layout, 1));
     const file = path.join(runDir, 'checkpoint', 'state.json');
-    const record = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(file, JSON.stringify({ ...record, version: 7 }));
 
     const message = errorMessage(() => loadCheckpoint(runDir, layout));
@@ -334,7 +342,7 @@ describe('checkpoint validation', () => {
   test('edited state field is named', () => {
     saveCheckpoint(runDir, layout, makeCheckpoint(layout, 1));
     const file = path.join(runDir, 'checkpoint', 'state.json');
-    const record = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as EditableStateRecord;
     record.state.rngState = [1, 2, 3];
     fs.writeFileSync(file, JSON.stringify(record));
     expect(errorMessage(() => loadCheckpoint(runDir, layout))).toContain('state.rngState must be four unsigned 32-bit integers, received [1,2,3]');
@@ -351,7 +359,9 @@ describe('checkpoint validation', () => {
 
     const bad = makeCheckpoint(layout, 2);
     bad.state.epoch = -1;
-    expect(errorMessage(() => saveCheckpoint(runDir, layout, bad))).toContain('invalid training state: state.epoch must be an integer of at least 0, received -1');
+    expect(errorMessage(() => saveCheckpoint(runDir, layout, bad))).toContain(
+      'invalid training state: state.epoch must be an integer of at least 0, received -1',
+    );
 
     const short = makeCheckpoint(layout, 3);
     short.adamV = new Float32Array(layout.size - 1);

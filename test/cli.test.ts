@@ -22,13 +22,47 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
 beforeAll(async () => {
   await tf.setBackend('wasm');
   await tf.ready();
-  const trained = cli('train', '--tokens', DEMO, '--type', 'kmeans', '--out', runDir, '--d-model', '32', '--heads', '2', '--layers', '1', '--ff', '64', '--epochs', '3', '--lr', '3e-3', '--batch-size', '16', '--no-progress');
+  const trained = cli(
+    'train',
+    '--tokens',
+    DEMO,
+    '--type',
+    'kmeans',
+    '--out',
+    runDir,
+    '--d-model',
+    '32',
+    '--heads',
+    '2',
+    '--layers',
+    '1',
+    '--ff',
+    '64',
+    '--epochs',
+    '3',
+    '--lr',
+    '3e-3',
+    '--batch-size',
+    '16',
+    '--no-progress',
+  );
   if (trained.status !== 0) throw new Error(`training failed: ${trained.stderr}`);
 });
 
 describe('acoustic-lm train and evaluate', () => {
   test('the run folder holds every file', () => {
-    for (const file of ['run.json', 'config.json', 'split.json', 'model.json', 'weights.bin', 'history.json', 'history.csv', 'steps.csv', 'metrics.json', 'checkpoint']) {
+    for (const file of [
+      'run.json',
+      'config.json',
+      'split.json',
+      'model.json',
+      'weights.bin',
+      'history.json',
+      'history.csv',
+      'steps.csv',
+      'metrics.json',
+      'checkpoint',
+    ]) {
       expect(fs.existsSync(path.join(runDir, file))).toBe(true);
     }
     expect(fs.readFileSync(path.join(runDir, 'history.csv'), 'utf8').trim().split('\n')).toHaveLength(4);
@@ -94,11 +128,15 @@ describe('command-line errors', () => {
     [['frobnicate'], /Unknown command "frobnicate"/, 2],
     [['evaluate', '--run', tmp], /not an acoustic-lm run folder/, 1],
     [['generate', '--run', runDir, '--prompt', '1 2 999', '--max-new', '3', '--out', path.join(tmp, 'g')], /999/, 1],
-    [['generate', '--run', runDir, '--prompt', '1 2', '--max-new', '3', '--top-p', '1.5', '--out', path.join(tmp, 'g')], /--top-p must be a number at least 0 and at most 1/, 2],
+    [
+      ['generate', '--run', runDir, '--prompt', '1 2', '--max-new', '3', '--top-p', '1.5', '--out', path.join(tmp, 'g')],
+      /--top-p must be a number at least 0 and at most 1/,
+      2,
+    ],
   ])('%j fails with one line', (args, pattern, status) => {
-    const result = cli(...(args as string[]));
+    const result = cli(...args);
     expect(result.status).toBe(status);
-    expect(oneLine(result.stderr)).toMatch(pattern as RegExp);
+    expect(oneLine(result.stderr)).toMatch(pattern);
   });
 
   test('an edited config is reported by field', () => {

@@ -95,7 +95,14 @@ describe('generationDiagnostics', () => {
   test('pools repeat positions over samples', () => {
     // Lag-1 positions: 2 in the first sample (1 repeat) and 3 in the second
     // (3 repeats), so 4 / 5 = 0.8, not the mean of per-sample rates (0.75).
-    const result = generationDiagnostics([[1, 1, 2], [3, 3, 3, 3]], [[0, 1, 2, 3]], 4);
+    const result = generationDiagnostics(
+      [
+        [1, 1, 2],
+        [3, 3, 3, 3],
+      ],
+      [[0, 1, 2, 3]],
+      4,
+    );
     expect(result.repeatPreviousRate).toBeCloseTo(0.8, 15);
     expect(result.repeatLag20Rate).toBe(0);
     expect(result.generatedTokens).toBe(7);
@@ -111,7 +118,10 @@ describe('generationDiagnostics', () => {
   });
 
   test('divergence compares unigram distributions', () => {
-    const generated = [[0, 0], [0, 0]];
+    const generated = [
+      [0, 0],
+      [0, 0],
+    ];
     const reference = [[0, 1]];
     // Generated (1, 0) against reference (0.5, 0.5): the hand-worked 0.3112781 bits.
     expect(generationDiagnostics(generated, reference, 2).jsDivergence).toBeCloseTo(0.3112781, 7);

@@ -13,19 +13,31 @@ beforeAll(async () => {
 
 const corpus = generateSyntheticCorpus({ sequences: 30, seed: 9 });
 const config = resolveModelConfig({ vocabSize: 48, maxSeqLen: 16, dModel: 16, nHeads: 2, nLayers: 1, dFF: 32 });
-const options: Partial<TrainingOptions> = { epochs: 3, batchSize: 8, workers: 1, window: { seqLen: 16, stride: 16, mode: 'pad', randomOffset: false }, valStride: 16 };
+const options: Partial<TrainingOptions> = {
+  epochs: 3,
+  batchSize: 8,
+  workers: 1,
+  window: { seqLen: 16, stride: 16, mode: 'pad', randomOffset: false },
+  valStride: 16,
+};
 
 describe('numerical faults', () => {
   test('a non-finite loss stops training and names the step', async () => {
     const checkpoints: Checkpoint[] = [];
-    const first = await trainModel({ config, train: corpus.sequences.slice(0, 24), val: corpus.sequences.slice(24), options: { ...options, epochs: 1 } }, { onCheckpoint: (c) => checkpoints.push(c) });
+    const first = await trainModel(
+      { config, train: corpus.sequences.slice(0, 24), val: corpus.sequences.slice(24), options: { ...options, epochs: 1 } },
+      { onCheckpoint: (c) => checkpoints.push(c) },
+    );
     const poisoned: Checkpoint = { ...first.checkpoint, params: first.checkpoint.params.slice() };
     poisoned.params[5] = Number.NaN;
     const before = tf.memory().numTensors;
 
     let caught: unknown;
     try {
-      await trainModel({ config, train: corpus.sequences.slice(0, 24), val: corpus.sequences.slice(24), options, resume: poisoned }, { onCheckpoint: (c) => checkpoints.push(c) });
+      await trainModel(
+        { config, train: corpus.sequences.slice(0, 24), val: corpus.sequences.slice(24), options, resume: poisoned },
+        { onCheckpoint: (c) => checkpoints.push(c) },
+      );
     } catch (error) {
       caught = error;
     }
@@ -41,9 +53,11 @@ describe('numerical faults', () => {
   });
 
   test('invalid training options name the option', async () => {
-    await expect(trainModel({ config, train: corpus.sequences, val: corpus.sequences, options: { lr: -1 } })).rejects.toThrow('lr must be a positive number, received -1');
-    await expect(trainModel({ config, train: corpus.sequences, val: corpus.sequences, options: { window: { seqLen: 32, stride: 4, mode: 'pad', randomOffset: false } } })).rejects.toThrow(
-      "window.seqLen 32 exceeds the model's maxSeqLen 16",
+    await expect(trainModel({ config, train: corpus.sequences, val: corpus.sequences, options: { lr: -1 } })).rejects.toThrow(
+      'lr must be a positive number, received -1',
     );
+    await expect(
+      trainModel({ config, train: corpus.sequences, val: corpus.sequences, options: { window: { seqLen: 32, stride: 4, mode: 'pad', randomOffset: false } } }),
+    ).rejects.toThrow("window.seqLen 32 exceeds the model's maxSeqLen 16");
   });
 });

@@ -13,7 +13,7 @@ import {
   type Figure,
   type PlotlyTrace,
 } from '../src/report/figures.js';
-import { escapeHtml, readPlotlyBundle, renderReportHtml, scriptSafeJson, writeReport } from '../src/report/html.js';
+import { escapeHtml, escapeInlineScript, readPlotlyBundle, renderReportHtml, scriptSafeJson, writeReport } from '../src/report/html.js';
 import type { TrainingHistory } from '../src/train/history.js';
 
 function history(): TrainingHistory {
@@ -156,9 +156,7 @@ describe('perplexityAccuracyFigure', () => {
   test('missing or non-finite baselines are left out', () => {
     const figure = perplexityAccuracyFigure(history(), { bigramCE: 1.6, trigramCE: Number.NaN });
     const names = figure.data.map((candidate) => candidate.name ?? '');
-    expect(names.filter((name) => name.includes('perplexity ') && !name.startsWith('validation'))).toEqual([
-      `bigram perplexity ${Math.exp(1.6).toFixed(2)}`,
-    ]);
+    expect(names.filter((name) => name.includes('perplexity ') && !name.startsWith('validation'))).toEqual([`bigram perplexity ${Math.exp(1.6).toFixed(2)}`]);
     expect(names.some((name) => name.includes('accuracy ') && !name.startsWith('validation'))).toBe(false);
   });
 
@@ -197,9 +195,7 @@ describe('tokenHistogramFigure', () => {
   });
 
   test('token outside the vocabulary is rejected', () => {
-    expect(() => tokenHistogramFigure({ train: [[0, 4]], val: [[1]] }, 4)).toThrow(
-      /Token 4 at position 1 of train sequence 0 is outside \[0, 4\)/,
-    );
+    expect(() => tokenHistogramFigure({ train: [[0, 4]], val: [[1]] }, 4)).toThrow(/Token 4 at position 1 of train sequence 0 is outside \[0, 4\)/);
   });
 
   test('split without tokens is rejected', () => {
@@ -265,14 +261,24 @@ describe('renderReportHtml', () => {
     title: 'Run <7> & "friends"',
     sections: [
       { heading: 'Loss', text: 'First paragraph.\n\nSecond <b>paragraph</b>.', figure: loss },
-      { heading: 'Metrics', table: { columns: ['epoch', 'val loss', 'note'], rows: [[1, 2.254321, '<ok>'], [2, 1.9, null]] } },
+      {
+        heading: 'Metrics',
+        table: {
+          columns: ['epoch', 'val loss', 'note'],
+          rows: [
+            [1, 2.254321, '<ok>'],
+            [2, 1.9, null],
+          ],
+        },
+      },
       { heading: 'Sample', figure: raster },
     ],
   };
 
   test('inlines the plotly bundle and loads nothing remote', () => {
     const html = renderReportHtml(report);
-    expect(html).toContain(readPlotlyBundle());
+    // The bundle goes in escaped, so that no `</script` or `<!--` inside it ends or hides the element.
+    expect(html).toContain(escapeInlineScript(readPlotlyBundle()));
     expect(html).not.toMatch(/<script[^>]*\ssrc=/);
     expect(html).not.toMatch(/<link[^>]*\shref=/);
   });
@@ -306,7 +312,7 @@ describe('renderReportHtml', () => {
     const html = renderReportHtml({ title: 'x', sections: [{ heading: 'h', figure }] });
     const [script] = figureDataScripts(html);
     expect(script.json).not.toContain('</script');
-    expect(JSON.parse(script.json).data[0].name).toBe('</script><script>alert(1)</script>');
+    expect((JSON.parse(script.json) as Figure).data[0].name).toBe('</script><script>alert(1)</script>');
   });
 
   test('table row of the wrong width is rejected', () => {
@@ -401,7 +407,7 @@ describe('showFigure', () => {
 
   test('plotly bundle goes out with the first figure only', () => {
     const messages = fakeKernel();
-    const bundle = readPlotlyBundle();
+    const bundle = escapeInlineScript(readPlotlyBundle());
     showFigure(positionLossFigure([2, 1]));
     showFigure(positionLossFigure([3, 1]));
     showFigure(positionLossFigure([4, 1]), { includePlotly: 'always' });
@@ -415,10 +421,9 @@ describe('showFigure', () => {
 
   test('falls back to tslab display.html without the internal writer', () => {
     const displayedHtml: string[] = [];
-    const kernelRequire = Object.assign(
-      (id: string) => (id === 'tslab' ? { display: { html: (html: string) => displayedHtml.push(html) } } : undefined),
-      { cache: {} },
-    );
+    const kernelRequire = Object.assign((id: string) => (id === 'tslab' ? { display: { html: (html: string) => displayedHtml.push(html) } } : undefined), {
+      cache: {},
+    });
     global.__tslab__ = { require: kernelRequire };
 
     showFigure(positionLossFigure([2, 1]));

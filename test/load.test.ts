@@ -159,7 +159,12 @@ describe('parseTextUnits', () => {
     const text = '\uFEFFa|1 2 3\r\n\r\n  \n4 5\t6\r|7 8\nb | 9  10 \n';
     const { sequences, skipped } = parseTextUnits(text, FILE);
     expect(sequences.map((sequence) => sequence.name)).toEqual(['a', 'sample.units:4', 'sample.units:5', 'b']);
-    expect(sequences.map((sequence) => Array.from(sequence.ids))).toEqual([[1, 2, 3], [4, 5, 6], [7, 8], [9, 10]]);
+    expect(sequences.map((sequence) => Array.from(sequence.ids))).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8],
+      [9, 10],
+    ]);
     expect(skipped).toEqual([]);
   });
 
@@ -422,7 +427,14 @@ describe('loadTokenDirectory on temporary folders', () => {
     writeTokens('w2v_kmeans_x.npy', [4, 5, 6]);
     const file = path.join(dir, 'w2v_kmeans_x.npy');
     const { corpus, lines } = await loadLogged(file);
-    expect(corpus).toEqual({ sequences: [{ name: 'w2v_kmeans_x.npy', ids: Int32Array.from([4, 5, 6]) }], vocabSize: 7, maxId: 6, source: file, skipped: [], invalid: [] });
+    expect(corpus).toEqual({
+      sequences: [{ name: 'w2v_kmeans_x.npy', ids: Int32Array.from([4, 5, 6]) }],
+      vocabSize: 7,
+      maxId: 6,
+      source: file,
+      skipped: [],
+      invalid: [],
+    });
     expect(lines).toEqual([`Loaded 1 sequence (3 tokens, vocab 7) from ${file}`]);
   });
 

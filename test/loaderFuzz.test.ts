@@ -92,8 +92,51 @@ const npyBase: fc.Arbitrary<Uint8Array> = fc.oneof(
     .map(({ ids, wide }) => new Uint8Array(encodeTokensNpy(ids, wide ? 40_000 : 100))),
 );
 
-const HEADER_FIND = ["'<i2'", "'<i4'", "'<i8'", "'|u1'", "'>i2'", 'False', 'True', '(80,)', '(3, 20)', '(0,)', "'descr'", "'shape'", "'fortran_order'", '}', ',', ':'];
-const HEADER_REPLACE = ["'<f4'", "'>i2'", "'<i2'", "'>i8'", "'|b1'", "'<u8'", "'|O'", "'<U3'", "[('a', '<i4')]", 'True', 'False', '(79,)', '(81,)', '(0,)', '()', '(40, 2)', '(2, 40)', '(2, 2, 20)', '(80)', '(-1,)', '(99999999999999999999,)', '(80L,)', '', "'x'", '{'];
+const HEADER_FIND = [
+  "'<i2'",
+  "'<i4'",
+  "'<i8'",
+  "'|u1'",
+  "'>i2'",
+  'False',
+  'True',
+  '(80,)',
+  '(3, 20)',
+  '(0,)',
+  "'descr'",
+  "'shape'",
+  "'fortran_order'",
+  '}',
+  ',',
+  ':',
+];
+const HEADER_REPLACE = [
+  "'<f4'",
+  "'>i2'",
+  "'<i2'",
+  "'>i8'",
+  "'|b1'",
+  "'<u8'",
+  "'|O'",
+  "'<U3'",
+  "[('a', '<i4')]",
+  'True',
+  'False',
+  '(79,)',
+  '(81,)',
+  '(0,)',
+  '()',
+  '(40, 2)',
+  '(2, 40)',
+  '(2, 2, 20)',
+  '(80)',
+  '(-1,)',
+  '(99999999999999999999,)',
+  '(80L,)',
+  '',
+  "'x'",
+  '{',
+];
 
 type Mutation =
   | { kind: 'truncate'; at: number }
@@ -220,7 +263,11 @@ describe('npy parser fuzz', () => {
 const unitsSample = fs.readFileSync(corpusPath('text-units', 'vctk-hubert100-50.units'), 'utf8').split('\n').slice(0, 4).join('\n');
 const textAlphabet = fc.constantFrom('0', '1', '7', '9', ' ', ' ', '\t', '\n', '\r', '|', '-', '.', 'a', 'p', '_', '\u00a0', '\uFEFF', '\u0000');
 
-type TextMutation = { kind: 'truncate'; at: number } | { kind: 'replace'; at: number; text: string } | { kind: 'insert'; at: number; text: string } | { kind: 'delete'; at: number; count: number };
+type TextMutation =
+  | { kind: 'truncate'; at: number }
+  | { kind: 'replace'; at: number; text: string }
+  | { kind: 'insert'; at: number; text: string }
+  | { kind: 'delete'; at: number; count: number };
 
 const textMutation: fc.Arbitrary<TextMutation> = fc.oneof(
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),

@@ -34,7 +34,8 @@ function shapeText(shape: number[] | string): string {
 
 function buildNpy(parts: NpyParts): Uint8Array {
   const version = parts.version ?? 1;
-  const dict = parts.dict ?? `{'descr': '${parts.descr}', 'fortran_order': ${parts.fortranOrder === true ? 'True' : 'False'}, 'shape': ${shapeText(parts.shape)}, }`;
+  const dict =
+    parts.dict ?? `{'descr': '${parts.descr}', 'fortran_order': ${parts.fortranOrder === true ? 'True' : 'False'}, 'shape': ${shapeText(parts.shape)}, }`;
   const prefixLength = version === 1 ? 10 : 12;
   const align = parts.align ?? 64;
 
@@ -65,13 +66,18 @@ function encodeIntegers(values: Array<number | bigint>, kind: 'i' | 'u', size: 1
   values.forEach((value, index) => {
     const offset = index * size;
     if (size === 1) {
-      kind === 'i' ? view.setInt8(offset, Number(value)) : view.setUint8(offset, Number(value));
+      if (kind === 'i') view.setInt8(offset, Number(value));
+      else view.setUint8(offset, Number(value));
     } else if (size === 2) {
-      kind === 'i' ? view.setInt16(offset, Number(value), little) : view.setUint16(offset, Number(value), little);
+      if (kind === 'i') view.setInt16(offset, Number(value), little);
+      else view.setUint16(offset, Number(value), little);
     } else if (size === 4) {
-      kind === 'i' ? view.setInt32(offset, Number(value), little) : view.setUint32(offset, Number(value), little);
+      if (kind === 'i') view.setInt32(offset, Number(value), little);
+      else view.setUint32(offset, Number(value), little);
+    } else if (kind === 'i') {
+      view.setBigInt64(offset, BigInt(value), little);
     } else {
-      kind === 'i' ? view.setBigInt64(offset, BigInt(value), little) : view.setBigUint64(offset, BigInt(value), little);
+      view.setBigUint64(offset, BigInt(value), little);
     }
   });
   return bytes;
@@ -152,7 +158,10 @@ async function checkOutcome(name: string, want: ExpectedOutcome, options: NpyTok
 
 describe('odd-npy corpus', () => {
   test('expected.json covers every file', () => {
-    const files = fs.readdirSync(oddDir).filter((name) => name.endsWith('.npy')).sort();
+    const files = fs
+      .readdirSync(oddDir)
+      .filter((name) => name.endsWith('.npy'))
+      .sort();
     expect(Object.keys(expected).sort()).toEqual(files);
   });
 
@@ -309,7 +318,13 @@ describe('parseTokenNpy headers', () => {
   test('unaligned data offset loads', () => {
     // NumPy pads headers to 64 bytes, but other writers may not.
     const values = [70000, 1, 123456];
-    const bytes = buildNpy({ descr: '<i4', shape: [3], data: encodeIntegers(values, 'i', 4), align: 1, dict: "{'descr': '<i4', 'fortran_order': False, 'shape': (3,)}" });
+    const bytes = buildNpy({
+      descr: '<i4',
+      shape: [3],
+      data: encodeIntegers(values, 'i', 4),
+      align: 1,
+      dict: "{'descr': '<i4', 'fortran_order': False, 'shape': (3,)}",
+    });
     expect(readNpyHeader(bytes, FILE).dataOffset % 4).not.toBe(0);
     expect(loadedIds(parseTokenNpy(bytes, FILE))).toEqual(values);
   });
@@ -360,7 +375,7 @@ describe('parseTokenNpy headers', () => {
 describe('parseTokenNpy data length', () => {
   test('truncation by whole items is rejected', () => {
     // npyjs alone would return 78 of the 80 declared values here.
-    const full = buildNpy({ descr: '<i2', shape: [80], data: encodeIntegers(new Array(80).fill(1), 'i', 2) });
+    const full = buildNpy({ descr: '<i2', shape: [80], data: encodeIntegers(new Array<number>(80).fill(1), 'i', 2) });
     const error = catchTokenFileError(() => parseTokenNpy(full.subarray(0, full.length - 4), FILE));
     expect(error.reason).toBe('truncated data: the header declares shape (80,) of int16 (160 bytes) but only 156 bytes follow it');
   });

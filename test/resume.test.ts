@@ -44,7 +44,9 @@ describe('resuming training', () => {
     expect(stopped.history.epochs).toHaveLength(1);
     const resumed = await trainModel({ config, train, val, options, resume: stopped.checkpoint });
 
-    expect(resumed.history.epochs).toEqual(straight.history.epochs.map((e, i) => ({ ...e, seconds: resumed.history.epochs[i].seconds, tokensPerSecond: resumed.history.epochs[i].tokensPerSecond })));
+    expect(resumed.history.epochs).toEqual(
+      straight.history.epochs.map((e, i) => ({ ...e, seconds: resumed.history.epochs[i].seconds, tokensPerSecond: resumed.history.epochs[i].tokensPerSecond })),
+    );
     expect(Array.from(resumed.params)).toEqual(Array.from(straight.params));
   });
 
@@ -63,7 +65,12 @@ describe('resuming training', () => {
     const tiny = resolveModelConfig({ vocabSize: 48, maxSeqLen: 8, dModel: 8, nHeads: 2, nLayers: 1, dFF: 16 });
     const counts: number[] = [];
     await trainModel(
-      { config: tiny, train, val, options: { ...options, epochs: 1000, batchSize: 4, window: { seqLen: 8, stride: 8, mode: 'pad', randomOffset: false }, maxSteps: 1000 } },
+      {
+        config: tiny,
+        train,
+        val,
+        options: { ...options, epochs: 1000, batchSize: 4, window: { seqLen: 8, stride: 8, mode: 'pad', randomOffset: false }, maxSteps: 1000 },
+      },
       { onStep: (record) => (record.step % 100 === 0 ? counts.push(tf.memory().numTensors) : undefined) },
     );
     expect(counts).toHaveLength(10);
@@ -77,7 +84,27 @@ describe('command line interruption', () => {
     return { status: result.status, stderr: result.stderr };
   }
 
-  const trainArgs = ['--tokens', DEMO, '--d-model', '16', '--heads', '2', '--layers', '1', '--ff', '32', '--epochs', '2', '--batch-size', '16', '--checkpoint-every', '3', '--no-progress', '--workers', '1'];
+  const trainArgs = [
+    '--tokens',
+    DEMO,
+    '--d-model',
+    '16',
+    '--heads',
+    '2',
+    '--layers',
+    '1',
+    '--ff',
+    '32',
+    '--epochs',
+    '2',
+    '--batch-size',
+    '16',
+    '--checkpoint-every',
+    '3',
+    '--no-progress',
+    '--workers',
+    '1',
+  ];
 
   test('kill -9 during an epoch, then resume, matches an uninterrupted run', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'acoustic-lm-kill-'));
@@ -105,7 +132,8 @@ describe('command line interruption', () => {
     const resumed = runCli(['train', '--resume', killedDir, '--no-progress']);
     expect(resumed.stderr).toContain('Resuming');
     expect(resumed.status).toBe(0);
-    const read = (dir: string): { perToken: { loss: number }; window: { loss: number } } => JSON.parse(fs.readFileSync(path.join(tmp, dir, 'metrics.json'), 'utf8'));
+    type LossRecord = { perToken: { loss: number }; window: { loss: number } };
+    const read = (dir: string): LossRecord => JSON.parse(fs.readFileSync(path.join(tmp, dir, 'metrics.json'), 'utf8')) as LossRecord;
     expect(read('killed').perToken.loss).toBe(read('straight').perToken.loss);
     expect(read('killed').window.loss).toBe(read('straight').window.loss);
   });
@@ -115,9 +143,14 @@ describe('command line interruption', () => {
     const out = path.join(tmp, 'run');
     const child = spawn(process.execPath, [CLI, 'train', ...trainArgs, '--epochs', '50', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    let sent = false;
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      if (stderr.includes('Epoch 1/50')) child.kill('SIGINT');
+      // One signal only: a second one means "exit at once".
+      if (!sent && stderr.includes('Epoch 1/50')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
     });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(130);

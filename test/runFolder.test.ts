@@ -21,6 +21,7 @@ import {
   RUN_FORMAT_VERSION,
   RunFolderError,
   stringifyRunJson,
+  type RunManifest,
 } from '../src/run/format.js';
 import {
   createRunFolder,
@@ -32,6 +33,7 @@ import {
   STEPS_CSV_HEADER,
   writeRunConfig,
   type RunConfig,
+  type WeightsFile,
 } from '../src/run/runFolder.js';
 import { emptyHistory, type TrainingHistory } from '../src/train/history.js';
 
@@ -185,7 +187,7 @@ describe('run folder creation', () => {
     const before = Date.now();
     const run = createRunFolder(dir);
 
-    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunManifest;
     expect(manifest.format).toBe('acoustic-lm-run');
     expect(manifest.version).toBe(RUN_FORMAT_VERSION);
     expect(manifest.library).toEqual({ name: 'acoustic-lm', version: LIBRARY_VERSION });
@@ -244,7 +246,7 @@ describe('run folder validation', () => {
   test('unknown format version is rejected', () => {
     createRunFolder(root);
     const file = path.join(root, 'run.json');
-    const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as RunManifest;
     fs.writeFileSync(file, JSON.stringify({ ...manifest, version: 2 }));
 
     const error = (() => {
@@ -294,7 +296,7 @@ describe('config.json', () => {
   function readEditedModel(edit: (model: Record<string, unknown>) => void): string {
     writeRunConfig(root, config);
     const file = path.join(root, 'config.json');
-    const record = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as { model: Record<string, unknown> };
     edit(record.model);
     fs.writeFileSync(file, JSON.stringify(record, null, 2));
     const message = errorMessage(() => readRunConfig(root));
@@ -327,9 +329,11 @@ describe('config.json', () => {
 
   test('missing and unknown fields are rejected', () => {
     expect(readEditedModel((model) => delete model.dFF)).toContain('model.dFF is missing');
-    expect(readEditedModel((model) => {
-      model.nHead = 2;
-    })).toContain('unknown field model.nHead');
+    expect(
+      readEditedModel((model) => {
+        model.nHead = 2;
+      }),
+    ).toContain('unknown field model.nHead');
   });
 
   test('dropout out of range is rejected', () => {
@@ -376,7 +380,7 @@ describe('weights', () => {
   test('manifest lists every tensor', () => {
     const layout = buildParamLayout(SMALL);
     saveWeights(root, layout, randomWeights(layout, 2));
-    const model = JSON.parse(fs.readFileSync(path.join(root, 'model.json'), 'utf8'));
+    const model = JSON.parse(fs.readFileSync(path.join(root, 'model.json'), 'utf8')) as WeightsFile;
 
     expect(model.weightsManifest).toHaveLength(1);
     expect(model.weightsManifest[0].paths).toEqual(['weights.bin']);
@@ -390,7 +394,7 @@ describe('weights', () => {
     const values = randomWeights(layout, 3);
     saveWeights(root, layout, values);
 
-    const model = JSON.parse(fs.readFileSync(path.join(root, 'model.json'), 'utf8'));
+    const model = JSON.parse(fs.readFileSync(path.join(root, 'model.json'), 'utf8')) as WeightsFile;
     const bytes = new Uint8Array(fs.readFileSync(path.join(root, 'weights.bin')));
     const decoded = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length), model.weightsManifest[0].weights);
     const entry = layout.byName.get('layers.0.w1')!;
@@ -451,7 +455,7 @@ describe('weights', () => {
     const layout = buildParamLayout(SMALL);
     saveWeights(root, layout, randomWeights(layout, 8));
     const file = path.join(root, 'model.json');
-    const model = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const model = JSON.parse(fs.readFileSync(file, 'utf8')) as { weightsManifest: { weights: { dtype: string }[] }[] };
     model.weightsManifest[0].weights[3].dtype = 'int32';
     fs.writeFileSync(file, JSON.stringify(model));
 
@@ -533,7 +537,10 @@ describe('split, history and metrics', () => {
 
   test('history with wrong field names it', () => {
     const run = createRunFolder(root);
-    fs.writeFileSync(path.join(root, 'history.json'), JSON.stringify({ epochs: [{ epoch: 1, trainLoss: '3' }], steps: [], bestEpoch: 0, bestValLoss: 'Infinity' }));
+    fs.writeFileSync(
+      path.join(root, 'history.json'),
+      JSON.stringify({ epochs: [{ epoch: 1, trainLoss: '3' }], steps: [], bestEpoch: 0, bestValLoss: 'Infinity' }),
+    );
     expect(errorMessage(() => run.readHistory())).toContain('epochs[0].trainLoss must be a number, received the string "3"');
   });
 

@@ -1,11 +1,5 @@
 import { Rng } from '../src/random.js';
-import {
-  DEFAULT_SAMPLING_OPTIONS,
-  processLogits,
-  sampleNext,
-  validateSamplingOptions,
-  type SamplingOptions,
-} from '../src/generate/sampling.js';
+import { DEFAULT_SAMPLING_OPTIONS, processLogits, sampleNext, validateSamplingOptions, type SamplingOptions } from '../src/generate/sampling.js';
 
 /** Reference softmax over plain numbers, written independently of the library. */
 function softmax(values: number[]): number[] {

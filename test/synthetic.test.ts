@@ -19,6 +19,7 @@ import {
   syntheticFileName,
   tokenNegativeLogLikelihoods,
   validateUnifilarSource,
+  type SyntheticCorpusManifest,
   type UnifilarSource,
 } from '../src/data/synthetic.js';
 import { Rng } from '../src/random.js';
@@ -35,8 +36,20 @@ function twoStateSource(p: number, q: number): UnifilarSource {
     vocabSize: 2,
     start: 0,
     states: [
-      { label: 'zero', transitions: [{ token: 0, probability: p, next: 0 }, { token: 1, probability: 1 - p, next: 1 }] },
-      { label: 'one', transitions: [{ token: 0, probability: q, next: 0 }, { token: 1, probability: 1 - q, next: 1 }] },
+      {
+        label: 'zero',
+        transitions: [
+          { token: 0, probability: p, next: 0 },
+          { token: 1, probability: 1 - p, next: 1 },
+        ],
+      },
+      {
+        label: 'one',
+        transitions: [
+          { token: 0, probability: q, next: 0 },
+          { token: 1, probability: 1 - q, next: 1 },
+        ],
+      },
     ],
   };
 }
@@ -59,8 +72,9 @@ describe('entropyRate', () => {
     const batches = 40;
     const batchLength = 100_000;
     const losses = tokenNegativeLogLikelihoods(source, sampleTokens(source, new Rng(7), batches * batchLength));
-    const batchMeans = Array.from({ length: batches }, (_, b) =>
-      losses.subarray(b * batchLength, (b + 1) * batchLength).reduce((sum, loss) => sum + loss, 0) / batchLength,
+    const batchMeans = Array.from(
+      { length: batches },
+      (_, b) => losses.subarray(b * batchLength, (b + 1) * batchLength).reduce((sum, loss) => sum + loss, 0) / batchLength,
     );
     const estimate = batchMeans.reduce((sum, value) => sum + value, 0) / batches;
     const variance = batchMeans.reduce((sum, value) => sum + (value - estimate) ** 2, 0) / (batches - 1);
@@ -166,9 +180,7 @@ describe('buildBatCallSource', () => {
         next: { A: 1 },
       },
     ];
-    expect(() => buildBatCallSource({ vocabSize: 4, syllables, firstSyllableWeights: { A: 1 } })).toThrow(
-      /emits token 2 on two transitions/,
-    );
+    expect(() => buildBatCallSource({ vocabSize: 4, syllables, firstSyllableWeights: { A: 1 } })).toThrow(/emits token 2 on two transitions/);
   });
 
   test('unknown syllable name is rejected', () => {
@@ -297,7 +309,10 @@ describe('committed demo corpus', () => {
 
   test('every file is byte-identical to a fresh generation', () => {
     const folder = path.join(CORPUS_DIR, 'tokens', 'k_means');
-    const names = fs.readdirSync(folder).filter((name) => name.endsWith('.npy')).sort();
+    const names = fs
+      .readdirSync(folder)
+      .filter((name) => name.endsWith('.npy'))
+      .sort();
     expect(names).toEqual(corpus.sequences.map((_, index) => syntheticFileName(index)));
 
     corpus.sequences.forEach((sequence, index) => {
@@ -307,10 +322,10 @@ describe('committed demo corpus', () => {
   });
 
   test('source.json matches the manifest', () => {
-    const committed = JSON.parse(fs.readFileSync(path.join(CORPUS_DIR, 'source.json'), 'utf8'));
+    const committed = JSON.parse(fs.readFileSync(path.join(CORPUS_DIR, 'source.json'), 'utf8')) as SyntheticCorpusManifest;
     const manifest = syntheticCorpusManifest(corpus);
     const { entropyRate: committedRate, trueSourceCrossEntropy: committedTrue, ...committedRest } = committed;
-    const { entropyRate: rate, trueSourceCrossEntropy: trueSource, ...rest } = JSON.parse(JSON.stringify(manifest));
+    const { entropyRate: rate, trueSourceCrossEntropy: trueSource, ...rest } = JSON.parse(JSON.stringify(manifest)) as SyntheticCorpusManifest;
 
     expect(committedRest).toEqual(rest);
     expect(committedRate.natsPerToken).toBeCloseTo(rate.natsPerToken, 12);

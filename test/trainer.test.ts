@@ -28,7 +28,15 @@ describe('training on real HuBERT units', () => {
       config,
       train,
       val,
-      options: { epochs: 2, batchSize: 32, lr: 3e-3, window: { seqLen: 64, stride: 64, mode: 'pad', randomOffset: true }, valStride: 32, schedule: 'cosine', warmupSteps: 10 },
+      options: {
+        epochs: 2,
+        batchSize: 32,
+        lr: 3e-3,
+        window: { seqLen: 64, stride: 64, mode: 'pad', randomOffset: true },
+        valStride: 32,
+        schedule: 'cosine',
+        warmupSteps: 10,
+      },
     });
     expect(tf.memory().numTensors).toBe(before);
     expect(result.history.epochs).toHaveLength(2);

@@ -80,13 +80,17 @@ export async function generateCommand(values: GenerateValues): Promise<number> {
   // The validation split is the reference for the diagnostics, so it is loaded whenever the folder is available.
   const tokens = values.tokens ?? String(run.config.data.tokens);
   const data = run.config.data;
-  const corpus = await loadTokens(tokens, { type: data.type as TokenType | undefined, glob: data.glob as string | undefined, vocabSize, flatten: data.flatten as boolean | undefined, skipInvalid: data.skipInvalid as boolean | undefined }).catch(
-    (error: unknown) => {
-      if (values['from-validation'] !== undefined) throw error;
-      log(`Diagnostics skipped: the run's token folder could not be read (${error instanceof Error ? error.message.split('\n')[0] : String(error)}).`);
-      return null;
-    },
-  );
+  const corpus = await loadTokens(tokens, {
+    type: data.type as TokenType | undefined,
+    glob: data.glob as string | undefined,
+    vocabSize,
+    flatten: data.flatten as boolean | undefined,
+    skipInvalid: data.skipInvalid as boolean | undefined,
+  }).catch((error: unknown) => {
+    if (values['from-validation'] !== undefined) throw error;
+    log(`Diagnostics skipped: the run's token folder could not be read (${error instanceof Error ? error.message.split('\n')[0] : String(error)}).`);
+    return null;
+  });
   const val = corpus === null ? undefined : applySplit(corpus, run.split, tokens).val;
 
   let prompt: PromptSpec;
@@ -117,7 +121,9 @@ export async function generateCommand(values: GenerateValues): Promise<number> {
     });
     await writeGeneration(out, result, { run: path.resolve(runDir), promptSource: prompt.source }, vocabSize);
 
-    log(`Wrote ${result.samples.length} sample(s) of ${maxNewTokens} tokens to ${out} (${Math.round(result.tokensPerSecond).toLocaleString('en-US')} tokens/s).`);
+    log(
+      `Wrote ${result.samples.length} sample(s) of ${maxNewTokens} tokens to ${out} (${Math.round(result.tokensPerSecond).toLocaleString('en-US')} tokens/s).`,
+    );
     if (result.diagnostics !== undefined) {
       const d = result.diagnostics;
       log(

@@ -28,6 +28,7 @@ export interface TokenFileErrorOptions {
  * }
  */
 export class TokenFileError extends Error {
+  /** Error name, always `'TokenFileError'`. */
   override readonly name = 'TokenFileError';
 
   /** Path of the rejected file or folder, as the loader received it. */

@@ -21,6 +21,7 @@ export interface TokenSequence {
 
 /** A file or line that yields no sequence, and why. */
 export interface LoadSkip {
+  /** File name of a `.npy` file, or the name of a text unit line, as in {@link TokenSequence.name}. */
   name: string;
   /** e.g. "not 1-D", "fewer than 2 tokens", or the reason of a TokenFileError. */
   reason: string;

@@ -23,7 +23,19 @@ import { MAX_TOKEN_ID, TokenFileError, assertValidVocabSize, readInputFile } fro
 export type SkipReason = 'not 1-D' | 'fewer than 2 tokens';
 
 /** Outcome of reading one token array: its ids, or the reason it was skipped. */
-export type TokenArrayResult = { status: 'loaded'; ids: Int32Array } | { status: 'skipped'; reason: SkipReason };
+export type TokenArrayResult =
+  | {
+      /** `'loaded'`: the file contains a usable sequence. */
+      status: 'loaded';
+      /** Token ids of the sequence. */
+      ids: Int32Array;
+    }
+  | {
+      /** `'skipped'`: the file is readable but yields no sequence. */
+      status: 'skipped';
+      /** Reason the file yields no sequence. */
+      reason: SkipReason;
+    };
 
 /** Options of {@link parseTokenNpy} and {@link readTokenNpy}. */
 export interface NpyTokenOptions {

@@ -707,7 +707,9 @@ export const DEFAULT_SYNTHETIC_CORPUS: SyntheticCorpusOptions = {
 
 /** A generated corpus: one token sequence per synthetic recording. */
 export interface SyntheticCorpus {
+  /** The options the corpus was generated with, defaults filled in. */
   options: SyntheticCorpusOptions;
+  /** Token sequences, one per synthetic recording. */
   sequences: Int32Array[];
 }
 

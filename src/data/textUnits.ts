@@ -18,7 +18,9 @@ export interface TextUnitOptions {
 
 /** Sequences of one text unit file, and the lines skipped for having fewer than 2 ids. */
 export interface TextUnitContents {
+  /** Sequences with at least 2 ids, in line order. */
   sequences: TokenSequence[];
+  /** Lines with fewer than 2 ids, in line order. */
   skipped: LoadSkip[];
 }
 

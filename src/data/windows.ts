@@ -33,11 +33,15 @@ export const DEFAULT_WINDOW_OPTIONS: WindowOptions = { seqLen: 64, stride: 4, mo
 
 /** Windows as parallel arrays: sequence index, start and number of scored targets. */
 export interface WindowSet {
+  /** Index of each window's sequence. */
   seqIndex: Int32Array;
+  /** Position in its sequence of each window's first input token. */
   start: Int32Array;
   /** Targets that carry loss: L for a full window, fewer for a padded one. */
   length: Int32Array;
+  /** Number of windows. */
   count: number;
+  /** Window length L in tokens. */
   seqLen: number;
 }
 

@@ -136,7 +136,7 @@ class NgramCounts {
     const tokens: number[] = [];
     const counts: number[] = [];
 
-    for (let i = 0; i < keys.length; ) {
+    for (let i = 0; i < keys.length;) {
       const key = keys[i];
       let end = i + 1;
       while (end < keys.length && keys[end] === key) {
@@ -168,14 +168,7 @@ class NgramCounts {
       mostFrequent[c] = tokens[best];
     }
 
-    return new NgramCounts(
-      Float64Array.from(contextIds),
-      Int32Array.from(offsets),
-      Int32Array.from(tokens),
-      Float64Array.from(counts),
-      totals,
-      mostFrequent,
-    );
+    return new NgramCounts(Float64Array.from(contextIds), Int32Array.from(offsets), Int32Array.from(tokens), Float64Array.from(counts), totals, mostFrequent);
   }
 
   /** Returns the row index of a context, or -1 when training never saw it. */
@@ -280,9 +273,7 @@ export class KneserNeyModel {
       throw new Error(`The Kneser–Ney order must be an integer of at least 2, received ${order}.`);
     }
     if (vocabSize ** order > Number.MAX_SAFE_INTEGER) {
-      throw new Error(
-        `A vocabulary of ${vocabSize} tokens is too large for order ${order}: n-gram ids need vocabSize^order ≤ 2^53. Use a lower order.`,
-      );
+      throw new Error(`A vocabulary of ${vocabSize} tokens is too large for order ${order}: n-gram ids need vocabSize^order ≤ 2^53. Use a lower order.`);
     }
     validateTokens(sequences, vocabSize, 'training');
 
@@ -501,9 +492,7 @@ export function computeBaselines(
   }
 
   if (tokens === 0) {
-    throw new Error(
-      `No validation token can be scored: all ${val.length} validation sequences are shorter than 2 tokens.`,
-    );
+    throw new Error(`No validation token can be scored: all ${val.length} validation sequences are shorter than 2 tokens.`);
   }
 
   return {
@@ -558,8 +547,7 @@ export function formatBaselineTable(result: BaselineResult, extraRows: readonly 
 
   const nameWidth = Math.max(header[0].length, ...cells.map((cell) => cell[0].length));
   const numberWidths = [1, 2, 3].map((column) => Math.max(header[column].length, ...cells.map((cell) => cell[column].length)));
-  const formatLine = (cell: string[]): string =>
-    [cell[0].padEnd(nameWidth), ...numberWidths.map((width, i) => cell[i + 1].padStart(width))].join('  ');
+  const formatLine = (cell: string[]): string => [cell[0].padEnd(nameWidth), ...numberWidths.map((width, i) => cell[i + 1].padStart(width))].join('  ');
 
   const footer = `${result.tokens} validation tokens scored`;
   return [formatLine(header), ...cells.map(formatLine), footer].join('\n');

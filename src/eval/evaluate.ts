@@ -7,11 +7,13 @@ import type { BatchInput, EvaluationDetail } from '../model/engine.js';
 
 /** Anything that evaluates a batch without dropout: a {@link ModelEngine} wrapper or a data-parallel pool. */
 export interface BatchEvaluator {
+  /** Scores one batch without dropout. */
   evaluate(batch: BatchInput): Promise<EvaluationDetail> | EvaluationDetail;
 }
 
 /** Metrics over a set of scored tokens. Losses are cross-entropies in nats per token. */
 export interface Metrics {
+  /** Mean cross-entropy per scored token, in nats. */
   loss: number;
   /** e^loss. */
   perplexity: number;
@@ -61,10 +63,14 @@ export async function evaluateWindows(
 }
 
 /** A window of the per-token evaluation: targets before `scoreFrom` were scored by an earlier window. */
-interface ScoringWindow {
+export interface ScoringWindow {
+  /** Index of the sequence the window is cut from. */
   seq: number;
+  /** Position in the sequence of the window's first input token. */
   start: number;
+  /** First window position whose target this window scores. */
   scoreFrom: number;
+  /** Window position after the last scored one; the target of position i is token `start + i + 1`. */
   scoreTo: number;
 }
 

@@ -170,11 +170,7 @@ function checkDistribution(distribution: Float64Array, name: string): void {
  *   no tokens, because the divergence is then undefined, or in the cases listed
  *   for {@link unigramDistribution}.
  */
-export function generationDiagnostics(
-  generated: ArrayLike<number>[],
-  reference: ArrayLike<number>[],
-  vocabSize: number,
-): GenerationDiagnostics {
+export function generationDiagnostics(generated: ArrayLike<number>[], reference: ArrayLike<number>[], vocabSize: number): GenerationDiagnostics {
   const generatedTokens = generated.reduce((sum, ids) => sum + ids.length, 0);
   if (generatedTokens === 0) {
     throw new Error('Cannot compute generation diagnostics: the generated samples contain no tokens; generate at least one token.');

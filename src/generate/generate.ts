@@ -63,10 +63,15 @@ export interface GeneratedSample {
 
 /** Every setting of a {@link generate} call after defaults, enough to repeat it. */
 export interface GenerationSettings extends Required<SamplingOptions> {
+  /** Tokens generated after each prompt. */
   maxNewTokens: number;
+  /** Continuations per prompt. */
   numSamples: number;
+  /** Seed of the generator that drew every token. */
   seed: number;
+  /** Tokens dropped from the front of a full context per rebuild. */
   slide: number;
+  /** Whether decoding used the KV cache. */
   useCache: boolean;
 }
 

@@ -209,13 +209,7 @@ export function processLogits(
  * const options = validateSamplingOptions({ topK: 20 }, logits.length);
  * const next = sampleNext(logits, tokens, options, new Rng(1), tokens.length);
  */
-export function sampleNext(
-  logits: Float32Array,
-  history: ArrayLike<number>,
-  options: Required<SamplingOptions>,
-  rng: Rng,
-  step?: number,
-): number {
+export function sampleNext(logits: Float32Array, history: ArrayLike<number>, options: Required<SamplingOptions>, rng: Rng, step?: number): number {
   const vocabSize = logits.length;
   ensureScratch(vocabSize);
   const probabilities = processLogits(logits, history, options, step, scratch.probabilities.subarray(0, vocabSize));
@@ -258,9 +252,7 @@ function copyCheckedLogits(logits: Float32Array, scores: Float64Array, step: num
       );
     }
     if (value === Number.POSITIVE_INFINITY) {
-      throw new Error(
-        `Logit of token ${i} is +Infinity at ${describeStep(step)}; logits must be finite or -Infinity (check for overflow in the model).`,
-      );
+      throw new Error(`Logit of token ${i} is +Infinity at ${describeStep(step)}; logits must be finite or -Infinity (check for overflow in the model).`);
     }
     if (value !== Number.NEGATIVE_INFINITY) finiteCount++;
     scores[i] = value;

@@ -2,7 +2,7 @@
  * Configuration of the Transformer language model.
  */
 
-/** Hyperparameters of {@link TransformerLM}-style models. */
+/** Hyperparameters of the Transformer language model that {@link ModelEngine} runs. */
 export interface ModelConfig {
   /** Number of distinct token ids; ids run from 0 to vocabSize − 1. */
   vocabSize: number;

@@ -34,7 +34,9 @@ export interface BatchInput {
   inputs: Int32Array;
   /** Target ids, (B, T); −1 marks a position without loss (padding). */
   targets: Int32Array;
+  /** Number of windows B. */
   batchSize: number;
+  /** Window length T in tokens. */
   seqLen: number;
 }
 
@@ -92,8 +94,11 @@ const TRANSPOSED = ['wqkv', 'wo', 'w1', 'w2'] as const;
  * {@link ModelEngine.dispose} when done; the engine owns its tensors.
  */
 export class ModelEngine {
+  /** Hyperparameters of the model. */
   readonly config: ModelConfig;
+  /** Layout of the flat parameter buffer. */
   readonly layout: ParamLayout;
+  /** Strategy of attention's per-head matmuls. */
   readonly attention: AttentionStrategy;
   private weights = new Map<string, tf.Tensor>();
   private host: Float32Array = new Float32Array(0);

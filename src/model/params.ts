@@ -14,7 +14,9 @@ import type { ModelConfig } from './config.js';
 
 /** One named tensor inside the flat parameter buffer. */
 export interface ParamEntry {
+  /** Tensor name, e.g. `tokEmb` or `layers.0.wqkv`. */
   name: string;
+  /** Tensor shape; matrices are [in, out]. */
   shape: number[];
   /** Offset of the first element in the flat buffer. */
   offset: number;
@@ -24,7 +26,9 @@ export interface ParamEntry {
 
 /** Names and positions of every parameter tensor. */
 export interface ParamLayout {
+  /** Every tensor in buffer order. */
   entries: ParamEntry[];
+  /** The same entries keyed by tensor name. */
   byName: Map<string, ParamEntry>;
   /** Total number of parameters. */
   size: number;
@@ -110,7 +114,12 @@ export function initParams(
   config: ModelConfig,
   seed: number,
   options: { identicalLayers?: boolean } = {},
-): { layout: ParamLayout; values: Float32Array } {
+): {
+  /** Layout of `values`. */
+  layout: ParamLayout;
+  /** Initial parameters in the flat layout. */
+  values: Float32Array;
+} {
   const layout = buildParamLayout(config);
   const values = new Float32Array(layout.size);
   const rng = new Rng(seed);

@@ -38,9 +38,15 @@ export interface FinalEvaluationOptions {
 /** Metrics of a model on the validation split, beside the count baselines. */
 export interface FinalMetrics {
   /** The original recipe's window metric. */
-  window: Metrics & { stride: number };
+  window: Metrics & {
+    /** Window stride in tokens. */
+    stride: number;
+  };
   /** Every validation token after the first of its sequence, scored once. */
-  perToken: Metrics & { stride: number };
+  perToken: Metrics & {
+    /** Stride of the per-token windows in tokens. */
+    stride: number;
+  };
   /** Count baselines on the same split and the same tokens as `perToken`. */
   baselines: BaselineResult;
 }
@@ -75,7 +81,9 @@ export async function evaluateFinal(
     windowBar?.done();
 
     const tokenBar = showProgress ? new ProgressBar('evaluate tokens  ') : null;
-    const perToken = await evaluatePerToken(pool, val, { seqLen: options.seqLen, stride: perTokenStride, batchSize }, (done, total) => tokenBar?.update(done, total));
+    const perToken = await evaluatePerToken(pool, val, { seqLen: options.seqLen, stride: perTokenStride, batchSize }, (done, total) =>
+      tokenBar?.update(done, total),
+    );
     tokenBar?.done();
 
     const baselines = computeBaselines(train, val, config.vocabSize);
@@ -101,12 +109,19 @@ export function formatFinalMetrics(metrics: FinalMetrics): string {
 
 /** A saved run, reloaded. */
 export interface LoadedRun {
+  /** Run folder, as passed to {@link loadRun}. */
   dir: string;
+  /** Contents of `config.json`. */
   config: RunConfig;
+  /** Parameter layout of `config.model`. */
   layout: ParamLayout;
+  /** Saved weights in the flat layout. */
   params: Float32Array;
+  /** Contents of `split.json`: the names of the training and validation sequences. */
   split: SplitRecord;
+  /** Contents of `history.json`. */
   history: TrainingHistory;
+  /** Contents of `metrics.json`. */
   metrics: Record<string, unknown>;
 }
 
@@ -141,9 +156,13 @@ export function runEngine(run: LoadedRun): ModelEngine {
 export interface EvaluateRunOptions {
   /** Token folder or file; default the one the run was trained on. */
   tokens?: string;
+  /** Backend to evaluate on, as in {@link BackendOptions.backend}. */
   backend?: BackendName | 'auto';
+  /** Threads that evaluate batches, counting the main thread. Default: {@link defaultWorkerCount}. */
   workers?: number;
+  /** Show progress bars on standard error. Default true. */
   progress?: boolean;
+  /** Receives each log line. Default: `console.error`. */
   log?: (line: string) => void;
 }
 
@@ -184,13 +203,24 @@ export async function evaluateRun(dir: string, options: EvaluateRunOptions = {})
  *
  * @throws {Error} naming the first recorded sequence the corpus lacks.
  */
-export function applySplit(corpus: TokenCorpus, split: SplitRecord, source: string): { train: Int32Array[]; val: Int32Array[] } {
+export function applySplit(
+  corpus: TokenCorpus,
+  split: SplitRecord,
+  source: string,
+): {
+  /** Training sequences in the recorded order. */
+  train: Int32Array[];
+  /** Validation sequences in the recorded order. */
+  val: Int32Array[];
+} {
   const byName = new Map(corpus.sequences.map((s) => [s.name, s.ids]));
   const pick = (names: string[], side: string): Int32Array[] =>
     names.map((name) => {
       const ids = byName.get(name);
       if (ids === undefined) {
-        throw new Error(`The ${side} sequence "${name}" recorded in the run's split.json is not in ${path.resolve(source)}; pass the token folder the run was trained on.`);
+        throw new Error(
+          `The ${side} sequence "${name}" recorded in the run's split.json is not in ${path.resolve(source)}; pass the token folder the run was trained on.`,
+        );
       }
       return ids;
     });

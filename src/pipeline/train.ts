@@ -63,12 +63,17 @@ export interface TrainRunOptions {
 
 /** Outcome of a training run. */
 export interface RunSummary {
+  /** The run folder. */
   runDir: string;
+  /** Hyperparameters of the trained model. */
   config: ModelConfig;
+  /** Training options after defaults. */
   training: TrainingOptions;
+  /** Step and epoch records of the run. */
   history: TrainingHistory;
   /** Absent when the run was interrupted. */
   metrics?: FinalMetrics;
+  /** True when `shouldStop` ended training early; the saved checkpoint lets {@link resumeRun} continue. */
   interrupted: boolean;
 }
 
@@ -109,7 +114,12 @@ export async function trainRun(options: TrainRunOptions): Promise<RunSummary> {
       backend,
     },
   });
-  run.writeSplit({ seed: split.seed, valFraction: split.valFraction, trainNames: split.trainIndices.map((i) => names[i]), valNames: split.valIndices.map((i) => names[i]) });
+  run.writeSplit({
+    seed: split.seed,
+    valFraction: split.valFraction,
+    trainNames: split.trainIndices.map((i) => names[i]),
+    valNames: split.valIndices.map((i) => names[i]),
+  });
   log(`Split: ${split.trainIndices.length} training and ${split.valIndices.length} validation sequences (seed ${split.seed}).`);
 
   return continueRun(run, options, log, corpus);
@@ -121,7 +131,10 @@ export async function trainRun(options: TrainRunOptions): Promise<RunSummary> {
  *
  * @throws {RunFolderError} when the folder is not a run or has no checkpoint.
  */
-export async function resumeRun(runDir: string, options: Partial<Pick<TrainRunOptions, 'backend' | 'log' | 'progress' | 'shouldStop' | 'report' | 'tokens'>> = {}): Promise<RunSummary> {
+export async function resumeRun(
+  runDir: string,
+  options: Partial<Pick<TrainRunOptions, 'backend' | 'log' | 'progress' | 'shouldStop' | 'report' | 'tokens'>> = {},
+): Promise<RunSummary> {
   const log = options.log ?? ((line: string) => console.error(line));
   await selectBackend({ backend: options.backend, log });
   const run = openRunFolder(runDir);
@@ -165,7 +178,11 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
           bar = new ProgressBar(`epoch ${record.epoch}/${training.epochs}`);
           barEpoch = record.epoch;
         }
-        bar.update(progress.stepInEpoch, progress.stepsInEpoch, `loss ${record.loss.toFixed(3)} · ${Math.round(progress.tokensPerSecond).toLocaleString('en-US')} tok/s`);
+        bar.update(
+          progress.stepInEpoch,
+          progress.stepsInEpoch,
+          `loss ${record.loss.toFixed(3)} · ${Math.round(progress.tokensPerSecond).toLocaleString('en-US')} tok/s`,
+        );
       },
       onEvalProgress: (done, total) => {
         if (!showProgress) return;
@@ -200,9 +217,16 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
   }
 
   run.writeWeights(layout, result.params);
-  log(`Kept the weights of epoch ${result.history.bestEpoch} (val loss ${result.history.bestValLoss.toFixed(4)}); training took ${formatDuration((Date.now() - started) / 1000)}.`);
+  log(
+    `Kept the weights of epoch ${result.history.bestEpoch} (val loss ${result.history.bestValLoss.toFixed(4)}); training took ${formatDuration((Date.now() - started) / 1000)}.`,
+  );
   const evalStride = options.evalStride ?? Number(stored.training.evalStride ?? 4);
-  const metrics = await evaluateFinal(config, layout, result.params, train, val, { seqLen: training.window.seqLen, evalStride, progress: showProgress, workers: training.workers });
+  const metrics = await evaluateFinal(config, layout, result.params, train, val, {
+    seqLen: training.window.seqLen,
+    evalStride,
+    progress: showProgress,
+    workers: training.workers,
+  });
   run.writeMetrics(metricsRecord(metrics, result.history));
   log(formatFinalMetrics(metrics));
 
@@ -241,8 +265,14 @@ export function writeRunReport(
     sections: [
       { heading: 'Loss', figure: lossCurvesFigure(history) },
       { heading: 'Validation perplexity and accuracy', figure: perplexityAccuracyFigure(history, metrics.baselines) },
-      { heading: 'Validation loss by context length', figure: positionLossFigure(metrics.window.tokens > 0 ? metrics.window.lossByPosition : metrics.perToken.lossByPosition) },
-      { heading: 'Token frequencies', figure: tokenHistogramFigure({ train: train.map((s) => Int32Array.from(s)), val: val.map((s) => Int32Array.from(s)) }, vocabSize) },
+      {
+        heading: 'Validation loss by context length',
+        figure: positionLossFigure(metrics.window.tokens > 0 ? metrics.window.lossByPosition : metrics.perToken.lossByPosition),
+      },
+      {
+        heading: 'Token frequencies',
+        figure: tokenHistogramFigure({ train: train.map((s) => Int32Array.from(s)), val: val.map((s) => Int32Array.from(s)) }, vocabSize),
+      },
       { heading: 'Final metrics', text: formatFinalMetrics(metrics) },
     ],
   });

@@ -12,19 +12,28 @@ import type { TrainingHistory } from '../train/history.js';
 
 /** One plotly trace. Only the fields the builders set are typed; plotly accepts many more. */
 export interface PlotlyTrace {
+  /** Trace type, e.g. `scatter` or `bar`. */
   type: string;
+  /** Name shown in the legend and on hover. */
   name?: string;
+  /** x coordinates. */
   x?: number[];
+  /** y coordinates. */
   y?: number[];
+  /** Drawing mode of a scatter trace, e.g. `lines` or `lines+markers`. */
   mode?: string;
+  /** x axis the trace is drawn on, e.g. `x2`. Default `x`. */
   xaxis?: string;
+  /** y axis the trace is drawn on, e.g. `y2`. Default `y`. */
   yaxis?: string;
   [attribute: string]: unknown;
 }
 
 /** A plotly figure: traces and layout, as `Plotly.newPlot` takes them. */
 export interface Figure {
+  /** Traces in drawing order. */
   data: PlotlyTrace[];
+  /** Plotly layout attributes: title, axes, legend and size. */
   layout: Record<string, unknown>;
 }
 
@@ -34,10 +43,15 @@ export interface Figure {
  * as a horizontal line.
  */
 export interface BaselineMetrics {
+  /** Cross-entropy of the add-one unigram. */
   unigramCE: number;
+  /** Cross-entropy of the Kneser–Ney bigram. */
   bigramCE: number;
+  /** Accuracy of the bigram's most frequent continuation. */
   bigramAccuracy: number;
+  /** Cross-entropy of the Kneser–Ney trigram. */
   trigramCE: number;
+  /** Accuracy of the trigram's most frequent continuation. */
   trigramAccuracy: number;
   /** Accuracy of predicting that the previous token repeats. */
   repeatAccuracy: number;
@@ -61,7 +75,9 @@ export interface TokenRasterOptions {
 
 /** Token sequences of each split, for {@link tokenHistogramFigure}. */
 export interface TokenSplits {
+  /** Training sequences. */
   train: ArrayLike<number>[];
+  /** Validation sequences. */
   val: ArrayLike<number>[];
   /** Sequences sampled from a model. Default: not drawn. */
   generated?: ArrayLike<number>[];
@@ -299,11 +315,7 @@ export function tokenHistogramFigure(splits: TokenSplits, vocabSize: number): Fi
  * @param options - `frameRateHz` puts the x axis in seconds (frame i at i / frameRateHz).
  * @throws Error when `frameRateHz` is given but is not a positive finite number.
  */
-export function tokenRasterFigure(
-  prompt: ArrayLike<number>,
-  continuation: ArrayLike<number>,
-  options: TokenRasterOptions = {},
-): Figure {
+export function tokenRasterFigure(prompt: ArrayLike<number>, continuation: ArrayLike<number>, options: TokenRasterOptions = {}): Figure {
   const { frameRateHz } = options;
   if (frameRateHz !== undefined && !(Number.isFinite(frameRateHz) && frameRateHz > 0)) {
     throw new Error(`frameRateHz must be a positive number of frames per second, received ${frameRateHz}.`);
@@ -321,10 +333,7 @@ export function tokenRasterFigure(
   });
 
   return {
-    data: [
-      rasterTrace('prompt', prompt, 0, COLORS.prompt),
-      rasterTrace('continuation', continuation, prompt.length, COLORS.continuation),
-    ],
+    data: [rasterTrace('prompt', prompt, 0, COLORS.prompt), rasterTrace('continuation', continuation, prompt.length, COLORS.continuation)],
     layout: {
       title: { text: 'Prompt and continuation' },
       xaxis: { title: { text: frameRateHz === undefined ? 'time (frames)' : 'time (s)' } },

@@ -12,6 +12,7 @@ import type { Figure } from './figures.js';
 
 /** A table of a report section. */
 export interface ReportTable {
+  /** Column headings, as plain text. */
   columns: string[];
   /** One array per row, one cell per column. Non-integer numbers are shown with 4 significant digits; pass strings for other formats. */
   rows: (string | number | null)[][];
@@ -19,16 +20,21 @@ export interface ReportTable {
 
 /** One section of a report, drawn in the order heading, text, figure, table. */
 export interface ReportSection {
+  /** Section heading, as plain text. */
   heading: string;
   /** Plain text, in paragraphs separated by blank lines. HTML in it is escaped, not interpreted. */
   text?: string;
+  /** Plotly figure drawn below the text. */
   figure?: Figure;
+  /** Table drawn below the figure. */
   table?: ReportTable;
 }
 
 /** A report: a title and its sections. */
 export interface Report {
+  /** Page title and top heading, as plain text. */
   title: string;
+  /** Sections in page order. */
   sections: ReportSection[];
 }
 
@@ -64,8 +70,7 @@ export function resolvePlotlyBundle(): string {
     }
   }
   throw new Error(
-    `No plotly.js bundle found (tried ${BUNDLE_CANDIDATES.join(', ')}). ` +
-      'Install plotly.js-dist, or pass plotlyBundlePath with the path of plotly.min.js.',
+    `No plotly.js bundle found (tried ${BUNDLE_CANDIDATES.join(', ')}). ` + 'Install plotly.js-dist, or pass plotlyBundlePath with the path of plotly.min.js.',
   );
 }
 
@@ -90,12 +95,7 @@ export function readPlotlyBundle(options: PlotlyBundleOptions = {}): string {
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /**
@@ -219,9 +219,7 @@ function renderTable(table: ReportTable, heading: string): string {
   const header = `<tr>${table.columns.map((column) => `<th>${escapeHtml(column)}</th>`).join('')}</tr>`;
   const rows = table.rows.map((row, r) => {
     if (row.length !== table.columns.length) {
-      throw new Error(
-        `Row ${r} of the table in section "${heading}" has ${row.length} cells but the table has ${table.columns.length} columns.`,
-      );
+      throw new Error(`Row ${r} of the table in section "${heading}" has ${row.length} cells but the table has ${table.columns.length} columns.`);
     }
     return `<tr>${row.map(renderCell).join('')}</tr>`;
   });

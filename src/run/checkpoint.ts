@@ -88,6 +88,7 @@ export interface TrainingState {
 
 /** A complete training checkpoint. Every array has `layout.size` values. */
 export interface Checkpoint {
+  /** Counters, random state and history needed to continue the run exactly. */
   state: TrainingState;
   /** Current parameters. */
   params: Float32Array;
@@ -330,10 +331,18 @@ function readCheckpointFolder(folder: string, layout: ParamLayout): Checkpoint {
 
 function checkVersion(record: Record<string, unknown>, stateFile: string): void {
   if (record.format !== CHECKPOINT_FORMAT) {
-    throw new RunFolderError(stateFile, `not a checkpoint state file (format ${JSON.stringify(record.format)}, expected "${CHECKPOINT_FORMAT}")`, RESTART_REMEDY);
+    throw new RunFolderError(
+      stateFile,
+      `not a checkpoint state file (format ${JSON.stringify(record.format)}, expected "${CHECKPOINT_FORMAT}")`,
+      RESTART_REMEDY,
+    );
   }
   if (record.version !== CHECKPOINT_FORMAT_VERSION) {
-    throw new RunFolderError(stateFile, `unsupported checkpoint format version ${JSON.stringify(record.version)}, this library reads version ${CHECKPOINT_FORMAT_VERSION} only`, `Resume with the library version that wrote it. ${RESTART_REMEDY}`);
+    throw new RunFolderError(
+      stateFile,
+      `unsupported checkpoint format version ${JSON.stringify(record.version)}, this library reads version ${CHECKPOINT_FORMAT_VERSION} only`,
+      `Resume with the library version that wrote it. ${RESTART_REMEDY}`,
+    );
   }
 }
 
@@ -352,7 +361,11 @@ function checkLayout(value: unknown, layout: ParamLayout, stateFile: string): vo
     const expected = layout.entries[index];
     const sameShape = shape.length === expected.shape.length && shape.every((size, axis) => size === expected.shape[axis]);
     if (name !== expected.name || !sameShape) {
-      throw new RunFolderError(stateFile, `parameter ${index} is "${name}" [${shape.join(', ')}], the model has "${expected.name}" [${expected.shape.join(', ')}]`, remedy);
+      throw new RunFolderError(
+        stateFile,
+        `parameter ${index} is "${name}" [${shape.join(', ')}], the model has "${expected.name}" [${expected.shape.join(', ')}]`,
+        remedy,
+      );
     }
   });
 }
@@ -375,7 +388,11 @@ function readBinary(folder: string, record: BinaryRecord, layout: ParamLayout): 
   const bytes = readBinaryFile(file, `The checkpoint is incomplete. ${RESTART_REMEDY}`);
 
   if (bytes.length !== record.bytes || bytes.length !== layout.size * 4) {
-    throw new RunFolderError(file, `file contains ${bytes.length} bytes, but state.json records ${record.bytes} and the model needs ${layout.size * 4}`, `The checkpoint is corrupted. ${RESTART_REMEDY}`);
+    throw new RunFolderError(
+      file,
+      `file contains ${bytes.length} bytes, but state.json records ${record.bytes} and the model needs ${layout.size * 4}`,
+      `The checkpoint is corrupted. ${RESTART_REMEDY}`,
+    );
   }
   const checksum = crc32(bytes);
   if (checksum !== record.crc32) {

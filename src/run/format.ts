@@ -44,13 +44,19 @@ export const CHECKPOINT_STAGING_PREFIX = 'checkpoint.tmp-';
 
 /** Contents of `run.json`. */
 export interface RunManifest {
+  /** Format marker, always `'acoustic-lm-run'`. */
   format: typeof RUN_FORMAT;
   /** Run-folder format version, {@link RUN_FORMAT_VERSION} for folders this library writes. */
   version: number;
   /** ISO 8601 time at which the folder was created. */
   createdAt: string;
   /** Library that created the folder. */
-  library: { name: string; version: string };
+  library: {
+    /** Package name, `acoustic-lm`. */
+    name: string;
+    /** Package version. */
+    version: string;
+  };
 }
 
 /**
@@ -61,6 +67,7 @@ export interface RunManifest {
  * The message has the form `PATH: REASON. REMEDY` on one line.
  */
 export class RunFolderError extends Error {
+  /** Error name, always `'RunFolderError'`. */
   override readonly name = 'RunFolderError';
 
   /** Path of the rejected file or folder. */
@@ -128,14 +135,22 @@ export function readRunManifest(dir: string): RunManifest {
   const value = readJsonFile(file, 'Restore run.json from a backup, or train the run again.');
   const record = expectRecord(value, file, '');
   if (record.format !== RUN_FORMAT) {
-    throw new RunFolderError(dir, `not an acoustic-lm run folder (${RUN_FILES.run} has format ${JSON.stringify(record.format)}, expected "${RUN_FORMAT}")`, 'Pass the folder that a training run created.');
+    throw new RunFolderError(
+      dir,
+      `not an acoustic-lm run folder (${RUN_FILES.run} has format ${JSON.stringify(record.format)}, expected "${RUN_FORMAT}")`,
+      'Pass the folder that a training run created.',
+    );
   }
 
   const version = record.version;
   if (version !== RUN_FORMAT_VERSION) {
     const newer = typeof version === 'number' && version > RUN_FORMAT_VERSION;
     const remedy = newer ? `Upgrade ${LIBRARY_NAME} to open it.` : 'Train the run again with this version.';
-    throw new RunFolderError(dir, `unsupported run format version ${JSON.stringify(version)} in ${RUN_FILES.run}, this version of ${LIBRARY_NAME} reads version ${RUN_FORMAT_VERSION} only`, remedy);
+    throw new RunFolderError(
+      dir,
+      `unsupported run format version ${JSON.stringify(version)} in ${RUN_FILES.run}, this version of ${LIBRARY_NAME} reads version ${RUN_FORMAT_VERSION} only`,
+      remedy,
+    );
   }
 
   const library = expectRecord(record.library, file, 'library');

@@ -155,7 +155,11 @@ export function createRunFolder(dir: string, options: CreateRunFolderOptions = {
     }
     const entries = fs.readdirSync(dir);
     if (entries.length > 0 && !isRunFolder(dir)) {
-      throw new RunFolderError(dir, `the folder is not empty and is not an acoustic-lm run folder (no valid ${RUN_FILES.run})`, 'Choose a new or empty folder for the run.');
+      throw new RunFolderError(
+        dir,
+        `the folder is not empty and is not an acoustic-lm run folder (no valid ${RUN_FILES.run})`,
+        'Choose a new or empty folder for the run.',
+      );
     }
     if (entries.length > 0 && !overwrite) {
       throw new RunFolderError(dir, 'the folder already contains a run', 'Choose another folder, or set the overwrite option to replace the run.');
@@ -379,13 +383,21 @@ export function loadWeights(dir: string, layout: ParamLayout): Float32Array {
     for (const weight of group.weights) {
       const entry = layout.byName.get(weight.name);
       if (entry === undefined) {
-        throw new RunFolderError(modelFile, `weight "${weight.name}" is not a parameter of the model`, 'The weights belong to another model configuration; check config.json.');
+        throw new RunFolderError(
+          modelFile,
+          `weight "${weight.name}" is not a parameter of the model`,
+          'The weights belong to another model configuration; check config.json.',
+        );
       }
       if (seen.has(weight.name)) {
         throw new RunFolderError(modelFile, `weight "${weight.name}" is listed twice`, WEIGHTS_REMEDY);
       }
       if (!sameShape(weight.shape, entry.shape)) {
-        throw new RunFolderError(modelFile, `weight "${weight.name}" has shape [${weight.shape.join(', ')}], the model needs [${entry.shape.join(', ')}]`, 'The weights belong to another model configuration; check config.json.');
+        throw new RunFolderError(
+          modelFile,
+          `weight "${weight.name}" has shape [${weight.shape.join(', ')}], the model needs [${entry.shape.join(', ')}]`,
+          'The weights belong to another model configuration; check config.json.',
+        );
       }
       seen.add(weight.name);
       values.set(bytesToFloat32(bytes.subarray(byteOffset, byteOffset + entry.size * 4)), entry.offset);
@@ -395,7 +407,11 @@ export function loadWeights(dir: string, layout: ParamLayout): Float32Array {
 
   const missing = layout.entries.find((entry) => !seen.has(entry.name));
   if (missing !== undefined) {
-    throw new RunFolderError(modelFile, `weight "${missing.name}" with shape [${missing.shape.join(', ')}] is missing`, 'The weights belong to another model configuration; check config.json.');
+    throw new RunFolderError(
+      modelFile,
+      `weight "${missing.name}" with shape [${missing.shape.join(', ')}] is missing`,
+      'The weights belong to another model configuration; check config.json.',
+    );
   }
   return values;
 }
@@ -410,7 +426,11 @@ function parseWeightsManifest(value: unknown, file: string): WeightsManifestGrou
     const paths = expectStringArray(group.paths, file, `${field}.paths`);
     for (const name of paths) {
       if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..') {
-        throw new RunFolderError(file, `${field}.paths contains "${name}", which is not a file name`, 'List weight files by name; they must sit beside model.json.');
+        throw new RunFolderError(
+          file,
+          `${field}.paths contains "${name}", which is not a file name`,
+          'List weight files by name; they must sit beside model.json.',
+        );
       }
     }
 
@@ -437,7 +457,11 @@ function readGroupBytes(dir: string, group: WeightsManifestGroup, modelFile: str
 
   if (total !== needed) {
     const files = group.paths.join(' + ');
-    throw new RunFolderError(path.join(dir, group.paths[0] ?? ''), `${files} contains ${total} bytes, but the manifest in ${path.basename(modelFile)} needs ${needed}`, 'The weights file is truncated or belongs to another model; save the weights again.');
+    throw new RunFolderError(
+      path.join(dir, group.paths[0] ?? ''),
+      `${files} contains ${total} bytes, but the manifest in ${path.basename(modelFile)} needs ${needed}`,
+      'The weights file is truncated or belongs to another model; save the weights again.',
+    );
   }
   if (parts.length === 1) return parts[0];
 
@@ -492,7 +516,11 @@ export function readSplit(dir: string): SplitRecord {
   const train = new Set(split.trainNames);
   const overlap = split.valNames.find((name) => train.has(name));
   if (overlap !== undefined) {
-    throw new RunFolderError(file, `recording "${overlap}" is in both trainNames and valNames`, 'Each recording belongs to one side; fix the lists or train the run again.');
+    throw new RunFolderError(
+      file,
+      `recording "${overlap}" is in both trainNames and valNames`,
+      'Each recording belongs to one side; fix the lists or train the run again.',
+    );
   }
   return split;
 }

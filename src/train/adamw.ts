@@ -22,9 +22,13 @@ export const DEFAULT_ADAMW: AdamWOptions = { lr: 3e-4, beta1: 0.9, beta2: 0.999,
 
 /** AdamW state: first and second moments and the step count. */
 export class AdamW {
+  /** Hyperparameters after defaults. */
   readonly options: AdamWOptions;
+  /** First-moment estimate of each parameter. */
   m: Float32Array;
+  /** Second-moment estimate of each parameter. */
   v: Float32Array;
+  /** Number of updates applied so far. */
   step = 0;
 
   constructor(size: number, options: Partial<AdamWOptions> = {}) {

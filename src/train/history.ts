@@ -35,7 +35,9 @@ export interface StepRecord {
 
 /** Everything a run records while it trains. */
 export interface TrainingHistory {
+  /** One record per finished epoch, in order. */
   epochs: EpochRecord[];
+  /** One record per optimiser step, in order. */
   steps: StepRecord[];
   /** Epoch whose weights were kept (lowest validation loss), or 0 before the first epoch ends. */
   bestEpoch: number;

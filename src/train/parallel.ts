@@ -56,6 +56,7 @@ interface ThreadHandle {
  * process alive.
  */
 export class DataParallel {
+  /** Layout of `params`. */
   readonly layout: ParamLayout;
   /** Parameters shared with every thread; update in place, then call {@link DataParallel.weightsChanged}. */
   readonly params: Float32Array;
@@ -119,7 +120,12 @@ export class DataParallel {
   async gradients(batch: BatchInput, dropoutSeed: number): Promise<GradientResult> {
     const slices = sliceRows(batch, this.workerCount);
     const replies = this.threads.map((thread, i) =>
-      request(thread, { kind: 'gradients', version: this.version, batch: slices[i + 1].batch, dropout: { seed: dropoutSeed, rowOffset: slices[i + 1].rowOffset } }),
+      request(thread, {
+        kind: 'gradients',
+        version: this.version,
+        batch: slices[i + 1].batch,
+        dropout: { seed: dropoutSeed, rowOffset: slices[i + 1].rowOffset },
+      }),
     );
 
     this.syncLocal();

@@ -89,7 +89,9 @@ export interface TrainerCallbacks {
 
 /** Where a step sits in its epoch, for progress displays. */
 export interface StepProgress {
+  /** Steps done in the current epoch, this one included. */
   stepInEpoch: number;
+  /** Steps in the whole epoch. */
   stepsInEpoch: number;
   /** Training tokens per second over the epoch so far. */
   tokensPerSecond: number;
@@ -97,9 +99,13 @@ export interface StepProgress {
 
 /** Inputs of {@link trainModel}. */
 export interface TrainInput {
+  /** Hyperparameters of the model to train. */
   config: ModelConfig;
+  /** Training sequences. */
   train: ArrayLike<number>[];
+  /** Validation sequences; their loss selects the kept weights. */
   val: ArrayLike<number>[];
+  /** Training options; missing fields take {@link DEFAULT_TRAINING_OPTIONS}. */
   options?: Partial<TrainingOptions>;
   /** A checkpoint to continue from; the options must be the ones it was trained with. */
   resume?: Checkpoint;
@@ -107,9 +113,11 @@ export interface TrainInput {
 
 /** Outcome of {@link trainModel}. */
 export interface TrainResult {
+  /** Layout of `params`. */
   layout: ParamLayout;
   /** The kept weights: the best by validation loss, or the latest before the first validation. */
   params: Float32Array;
+  /** Step and epoch records of the whole run. */
   history: TrainingHistory;
   /** True when `shouldStop` ended training early. */
   interrupted: boolean;
@@ -120,12 +128,17 @@ export interface TrainResult {
 /** A non-finite loss or gradient norm, naming the step and batch. */
 export class NonFiniteError extends Error {
   constructor(
+    /** Global optimiser step, from 1. */
     readonly step: number,
+    /** Epoch, from 1. */
     readonly epoch: number,
+    /** Index of the batch within its epoch, from 0. */
     readonly batchIndex: number,
     what: string,
   ) {
-    super(`Training stopped: non-finite ${what} at step ${step} (epoch ${epoch}, batch ${batchIndex}); lower the learning rate or check the data. The last checkpoint is kept.`);
+    super(
+      `Training stopped: non-finite ${what} at step ${step} (epoch ${epoch}, batch ${batchIndex}); lower the learning rate or check the data. The last checkpoint is kept.`,
+    );
     this.name = 'NonFiniteError';
   }
 }
@@ -161,11 +174,15 @@ export function checkTrainingOptions(o: TrainingOptions): void {
   if (!(o.beta1 >= 0 && o.beta1 < 1)) throw new Error(`Invalid training option: beta1 must be in [0, 1), received ${o.beta1}.`);
   if (!(o.beta2 >= 0 && o.beta2 < 1)) throw new Error(`Invalid training option: beta2 must be in [0, 1), received ${o.beta2}.`);
   if (!(o.weightDecay >= 0)) throw new Error(`Invalid training option: weightDecay must be at least 0, received ${o.weightDecay}.`);
-  if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 0) throw new Error(`Invalid training option: warmupSteps must be an integer of at least 0, received ${o.warmupSteps}.`);
+  if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 0)
+    throw new Error(`Invalid training option: warmupSteps must be an integer of at least 0, received ${o.warmupSteps}.`);
   if (!(o.minLrRatio >= 0 && o.minLrRatio <= 1)) throw new Error(`Invalid training option: minLrRatio must be in [0, 1], received ${o.minLrRatio}.`);
-  if (o.schedule !== 'constant' && o.schedule !== 'cosine') throw new Error(`Invalid training option: schedule must be constant or cosine, received ${String(o.schedule)}.`);
-  if (o.window.mode !== 'pad' && o.window.mode !== 'drop-short') throw new Error(`Invalid training option: window mode must be pad or drop-short, received ${String(o.window.mode)}.`);
-  if (!Number.isInteger(o.checkpointEvery) || o.checkpointEvery < 0) throw new Error(`Invalid training option: checkpointEvery must be an integer of at least 0, received ${o.checkpointEvery}.`);
+  if (o.schedule !== 'constant' && o.schedule !== 'cosine')
+    throw new Error(`Invalid training option: schedule must be constant or cosine, received ${String(o.schedule)}.`);
+  if (o.window.mode !== 'pad' && o.window.mode !== 'drop-short')
+    throw new Error(`Invalid training option: window mode must be pad or drop-short, received ${String(o.window.mode)}.`);
+  if (!Number.isInteger(o.checkpointEvery) || o.checkpointEvery < 0)
+    throw new Error(`Invalid training option: checkpointEvery must be an integer of at least 0, received ${o.checkpointEvery}.`);
 }
 
 /** Seed of an epoch's window offsets and order, derived so that any epoch can be rebuilt on resume. */

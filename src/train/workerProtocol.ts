@@ -17,8 +17,7 @@ export interface WorkerSetup {
 
 /** A request from the main thread; `version` changes whenever the shared parameters do. */
 export type WorkerRequest =
-  | { kind: 'gradients'; version: number; batch: BatchInput; dropout: DropoutSpec }
-  | { kind: 'evaluate'; version: number; batch: BatchInput };
+  { kind: 'gradients'; version: number; batch: BatchInput; dropout: DropoutSpec } | { kind: 'evaluate'; version: number; batch: BatchInput };
 
 /** A worker's reply; gradients go to the worker's shared gradient buffer. */
 export type WorkerReply =
