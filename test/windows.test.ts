@@ -35,17 +35,26 @@ describe('windows', () => {
     expect(countTargets(windows)).toBe(28);
   });
 
-  test('random offsets still score every target', () => {
+  test('random offsets score every target after the offset', () => {
     const sequences = [seq(100), seq(30), seq(9)];
-    const windows = buildWindows(sequences, { seqLen: 8, stride: 8, mode: 'pad', randomOffset: true }, new Rng(3));
-    for (let s = 0; s < sequences.length; s++) {
-      const covered = new Set<number>();
-      for (let w = 0; w < windows.count; w++) {
-        if (windows.seqIndex[w] !== s) continue;
-        for (let i = 0; i < windows.length[w]; i++) covered.add(windows.start[w] + i + 1);
+    const everEpoch = sequences.map(() => new Set<number>());
+    for (let epoch = 0; epoch < 40; epoch++) {
+      const windows = buildWindows(sequences, { seqLen: 8, stride: 8, mode: 'pad', randomOffset: true }, new Rng(epoch));
+      for (let s = 0; s < sequences.length; s++) {
+        const covered = new Set<number>();
+        let first = Number.POSITIVE_INFINITY;
+        for (let w = 0; w < windows.count; w++) {
+          if (windows.seqIndex[w] !== s) continue;
+          first = Math.min(first, windows.start[w]);
+          for (let i = 0; i < windows.length[w]; i++) covered.add(windows.start[w] + i + 1);
+        }
+        expect(first).toBeLessThan(8);
+        for (let target = first + 1; target < sequences[s].length; target++) expect(covered.has(target)).toBe(true);
+        covered.forEach((target) => everEpoch[s].add(target));
       }
-      expect(covered.size).toBe(sequences[s].length - 1);
     }
+    // Offsets change every epoch, so over many epochs every target is trained.
+    sequences.forEach((sequence, s) => expect(everEpoch[s].size).toBe(sequence.length - 1));
   });
 
   test('batches shift targets by one and mask padding', () => {

@@ -22,8 +22,9 @@ export interface WindowOptions {
   mode: 'pad' | 'drop-short';
   /**
    * Draws each sequence's first start uniformly in [0, stride) instead of 0,
-   * so that with stride = L successive epochs cut different windows. Needs an
-   * `rng` when building. Default false.
+   * so that with stride = L successive epochs cut different windows. The
+   * targets before that start are skipped in that epoch. Needs an `rng` when
+   * building. Default false.
    */
   randomOffset: boolean;
 }
@@ -78,11 +79,14 @@ export function buildWindows(sequences: ArrayLike<number>[], options: Partial<Wi
     for (; t <= lastFullStart; t += stride) push(s, t, L);
 
     // In pad mode the tokens after the last full window still get scored:
-    // a final window ends exactly at the sequence's last token.
+    // a final window ends exactly at the sequence's last token. The targets
+    // before a random offset are left to the epochs with other offsets: a
+    // window for them would start at the recording's first token in every
+    // epoch, and the model would learn to expect recording onsets at window
+    // position 0, which hurts it on windows cut mid-recording.
     if (mode === 'pad') {
       const covered = t - stride + L + 1;
       if (covered < n) push(s, n - (L + 1), L);
-      if (first > 0) push(s, 0, Math.min(L, first));
     }
   }
 

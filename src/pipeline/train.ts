@@ -237,7 +237,7 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
   return { runDir: run.dir, config, training, history: result.history, metrics, interrupted: false };
 }
 
-/** The JSON record of final metrics written to metrics.json. */
+/** Builds the JSON record of final metrics that metrics.json stores. */
 export function metricsRecord(metrics: FinalMetrics, history: TrainingHistory): Record<string, unknown> {
   return {
     bestEpoch: history.bestEpoch,

@@ -4,7 +4,7 @@
  * The main thread computes one slice of each batch itself while every
  * worker thread computes another slice on its own TensorFlow.js backend.
  * Parameters live in one SharedArrayBuffer that the main thread updates and
- * the workers read; each worker writes its gradient into a shared buffer of
+ * the workers read. Each worker writes its gradient into a shared buffer of
  * its own, which the main thread sums. On a 2-core machine with the
  * single-threaded WebAssembly backend, this is what puts the second core to
  * work.

@@ -27,7 +27,7 @@ export const RECIPES: Record<RecipeName, TrainingOptions> = {
   },
   fast: {
     ...DEFAULT_TRAINING_OPTIONS,
-    epochs: 8,
+    epochs: 4,
     lr: 1e-3,
     schedule: 'cosine',
     warmupSteps: 40,

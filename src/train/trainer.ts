@@ -39,7 +39,7 @@ export interface TrainingOptions {
   warmupSteps: number;
   /** Final learning rate of the cosine schedule as a share of the peak. Default 0.1. */
   minLrRatio: number;
-  /** How training sequences become windows. Default: seqLen 64, stride 4, pad mode, no random offset. */
+  /** Window settings of the training sequences. Default: seqLen 64, stride 4, pad mode, no random offset. */
   window: WindowOptions;
   /** Stride of the validation windows scored after each epoch. Default 4. */
   valStride: number;
@@ -73,7 +73,7 @@ export const DEFAULT_TRAINING_OPTIONS: TrainingOptions = {
   evalBatchSize: 64,
 };
 
-/** What a caller can observe and control while training runs. */
+/** Hooks through which a caller observes and controls a running training loop. */
 export interface TrainerCallbacks {
   /** Called after every optimiser step. */
   onStep?: (record: StepRecord, progress: StepProgress) => void;
@@ -87,7 +87,7 @@ export interface TrainerCallbacks {
   onEvalProgress?: (done: number, total: number) => void;
 }
 
-/** Where a step sits in its epoch, for progress displays. */
+/** Position of a step in its epoch, for progress displays. */
 export interface StepProgress {
   /** Steps done in the current epoch, this one included. */
   stepInEpoch: number;
