@@ -70,12 +70,16 @@ describe('data-parallel training', () => {
     const two = await trainModel({ config, train, val, options: { ...options, workers: 2 } });
 
     expect(one.history.steps).toHaveLength(8);
-    expect(maxAbsDiff(one.checkpoint.params, two.checkpoint.params)).toBeLessThan(1e-4);
+    // Losses agree to float rounding at every step.
     expect(
       maxAbsDiff(
         one.history.steps.map((s) => s.loss),
         two.history.steps.map((s) => s.loss),
       ),
     ).toBeLessThan(1e-4);
+    // Weights agree more loosely: AdamW divides each gradient by its own running
+    // scale, so rounding noise in a near-zero gradient can move that weight by up
+    // to 2·lr per step in either direction (here 8 steps of lr 1e-3).
+    expect(maxAbsDiff(one.checkpoint.params, two.checkpoint.params)).toBeLessThan(1e-3);
   });
 });

@@ -27,10 +27,10 @@ export const RECIPES: Record<RecipeName, TrainingOptions> = {
   },
   fast: {
     ...DEFAULT_TRAINING_OPTIONS,
-    epochs: 4,
-    lr: 1e-3,
+    epochs: 5,
+    lr: 2e-3,
     schedule: 'cosine',
-    warmupSteps: 40,
+    warmupSteps: 80,
     minLrRatio: 0.1,
     window: { seqLen: 64, stride: 64, mode: 'pad', randomOffset: true },
     valStride: 64,
