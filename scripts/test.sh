@@ -19,6 +19,10 @@ npm ci --no-audit --no-fund
 npm run build
 node scripts/notebooks.cjs register
 npm run lint
-npm test
+mkdir -p build
+npm test -- --json --outputFile=build/jest-results.json
 npm run docs
 npm run example
+
+# One closing line with the Jest counts, in the plain form CI logs understand.
+node -e "const r = require('./build/jest-results.json'); console.log(r.numPassedTests + ' passed, ' + r.numFailedTests + ' failed, ' + r.numPendingTests + ' skipped');"
