@@ -106,7 +106,7 @@ describe('acoustic-lm generate', () => {
 });
 
 describe('command-line errors', () => {
-  /** The error is one line, the last one, with no stack trace; progress lines may precede it. */
+  /** Checks that the error is one line, the last one, with no stack trace; progress lines may precede it. */
   const oneLine = (stderr: string): string => {
     const lines = stderr.trim().split('\n');
     const errors = lines.filter((line) => line.startsWith('acoustic-lm: error: '));

@@ -4,9 +4,8 @@
 import * as path from 'node:path';
 
 import { BACKEND_ORDER, parseBackendName, selectBackend } from '../backend.js';
-import { loadTokens, type TokenType } from '../data/load.js';
 import { generate, promptFromFile, promptFromIds, writeGeneration, type PromptSpec } from '../generate/generate.js';
-import { applySplit, loadRun, runEngine } from '../pipeline/evaluate.js';
+import { loadRun, loadRunSplit, runEngine } from '../pipeline/evaluate.js';
 import { intOption, numberOption, requiredOption, UsageError } from './options.js';
 
 /** Help text of the generate command. */
@@ -78,20 +77,14 @@ export async function generateCommand(values: GenerateValues): Promise<number> {
   const vocabSize = run.config.model.vocabSize;
 
   // The validation split is the reference for the diagnostics, so it is loaded whenever the folder is available.
-  const tokens = values.tokens ?? String(run.config.data.tokens);
-  const data = run.config.data;
-  const corpus = await loadTokens(tokens, {
-    type: data.type as TokenType | undefined,
-    glob: data.glob as string | undefined,
-    vocabSize,
-    flatten: data.flatten as boolean | undefined,
-    skipInvalid: data.skipInvalid as boolean | undefined,
-  }).catch((error: unknown) => {
-    if (values['from-validation'] !== undefined) throw error;
-    log(`Diagnostics skipped: the run's token folder could not be read (${error instanceof Error ? error.message.split('\n')[0] : String(error)}).`);
-    return null;
-  });
-  const val = corpus === null ? undefined : applySplit(corpus, run.split, tokens).val;
+  const val = await loadRunSplit(run.config, run.split, values.tokens).then(
+    (sides) => sides.val,
+    (error: unknown) => {
+      if (values['from-validation'] !== undefined) throw error;
+      log(`Diagnostics skipped: the run's token folder could not be read (${error instanceof Error ? error.message.split('\n')[0] : String(error)}).`);
+      return undefined;
+    },
+  );
 
   let prompt: PromptSpec;
   if (values['prompt-file'] !== undefined) {

@@ -131,7 +131,7 @@ const EVALUATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** Signals that stop training: the first asks for a checkpoint and a clean stop, a second one exits at once. */
+/** Signals that stop training: the first requests a checkpoint and a clean stop, a second one exits at once. */
 function stopOnSignals(): { shouldStop: () => boolean; exitCode: () => number | null } {
   let received: NodeJS.Signals | null = null;
   const handler = (signal: NodeJS.Signals): void => {
@@ -143,7 +143,10 @@ function stopOnSignals(): { shouldStop: () => boolean; exitCode: () => number | 
   process.on('SIGTERM', handler);
   return {
     shouldStop: () => received !== null,
-    exitCode: () => (received === null ? null : received === 'SIGINT' ? 130 : 143),
+    exitCode: () => {
+      if (received === null) return null;
+      return received === 'SIGINT' ? 130 : 143;
+    },
   };
 }
 

@@ -7,7 +7,7 @@
 import type { BatchInput } from '../model/engine.js';
 import type { Rng } from '../random.js';
 
-/** How sequences become windows. */
+/** Window settings: length, stride, treatment of short sequences and offsets. */
 export interface WindowOptions {
   /** Window length L in tokens. Default 64. */
   seqLen: number;
@@ -80,10 +80,9 @@ export function buildWindows(sequences: ArrayLike<number>[], options: Partial<Wi
 
     // In pad mode the tokens after the last full window still get scored:
     // a final window ends exactly at the sequence's last token. The targets
-    // before a random offset are left to the epochs with other offsets: a
+    // before a random offset are left to the epochs with other offsets. A
     // window for them would start at the recording's first token in every
-    // epoch, and the model would learn to expect recording onsets at window
-    // position 0, which hurts it on windows cut mid-recording.
+    // epoch, which over-represents recording onsets at window position 0.
     if (mode === 'pad') {
       const covered = t - stride + L + 1;
       if (covered < n) push(s, n - (L + 1), L);

@@ -6,7 +6,7 @@
 export interface ModelConfig {
   /** Number of distinct token ids; ids run from 0 to vocabSize − 1. */
   vocabSize: number;
-  /** Longest input the learned position table covers, in tokens. */
+  /** Maximum input length the learned position table covers, in tokens. */
   maxSeqLen: number;
   /** Width of the residual stream. */
   dModel: number;

@@ -7,7 +7,7 @@
  * one worker would draw for the whole batch.
  */
 
-/** Which of a layer's four dropout sites a mask belongs to. */
+/** Dropout site of a mask within a layer. */
 export enum DropoutSite {
   AttentionWeights = 0,
   AttentionOutput = 1,

@@ -25,7 +25,7 @@ import { dropoutMask, DropoutSite, type DropoutSpec } from './dropout.js';
 import { mergeHeads, mergeQkv, splitHeads, splitRowsToHeads, transposeBlocks, type HeadArrays } from './layout.js';
 import { layerParamName, type ParamLayout } from './params.js';
 
-/** How attention's per-head matmuls run. */
+/** Execution strategy of attention's per-head matmuls. */
 export type AttentionStrategy = 'split' | 'batched';
 
 /** One batch of windows: ids laid out row-major as (B, T). */

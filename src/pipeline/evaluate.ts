@@ -25,7 +25,7 @@ export interface FinalEvaluationOptions {
    * seqLen tokens dropped.
    */
   evalStride?: number;
-  /** Stride of the per-token evaluation; each token then sees at least seqLen − stride tokens of context. Default seqLen/2. */
+  /** Stride of the per-token evaluation; each token then gets at least seqLen − stride tokens of context. Default seqLen/2. */
   perTokenStride?: number;
   /** Windows per batch. Default 64. */
   batchSize?: number;
@@ -171,23 +171,13 @@ export interface EvaluateRunOptions {
  * metrics it recorded when training ended.
  *
  * @throws {Error} when the token folder lacks a validation sequence the run
- *   names, or holds ids outside the model's vocabulary.
+ *   names, or contains ids outside the model's vocabulary.
  */
 export async function evaluateRun(dir: string, options: EvaluateRunOptions = {}): Promise<FinalMetrics> {
   const log = options.log ?? ((line: string) => console.error(line));
   await selectBackend({ backend: options.backend, log });
   const run = loadRun(dir);
-  const data = run.config.data;
-  const tokens = options.tokens ?? String(data.tokens);
-  const corpus = await loadTokens(tokens, {
-    type: data.type as TokenType | undefined,
-    glob: data.glob as string | undefined,
-    vocabSize: run.config.model.vocabSize,
-    flatten: data.flatten as boolean | undefined,
-    skipInvalid: data.skipInvalid as boolean | undefined,
-    log,
-  });
-  const { train, val } = applySplit(corpus, run.split, tokens);
+  const { train, val } = await loadRunSplit(run.config, run.split, options.tokens, log);
   const seqLen = Number(run.config.training.seqLen ?? run.config.model.maxSeqLen);
   return evaluateFinal(run.config.model, run.layout, run.params, train, val, {
     seqLen,
@@ -196,6 +186,34 @@ export async function evaluateRun(dir: string, options: EvaluateRunOptions = {})
     workers: options.workers,
     progress: options.progress,
   });
+}
+
+/**
+ * Loads a run's token source with the loader options stored in its
+ * config.json and returns its training and validation sequences by the
+ * names its split recorded.
+ *
+ * @param tokens - token folder or file; default the one the run was trained on.
+ * @throws {Error} when the source cannot be loaded, holds ids outside the
+ *   model's vocabulary, or lacks a sequence the split names.
+ */
+export async function loadRunSplit(
+  config: RunConfig,
+  split: SplitRecord,
+  tokens: string | undefined,
+  log?: (line: string) => void,
+): Promise<{ train: Int32Array[]; val: Int32Array[] }> {
+  const data = config.data;
+  const source = tokens ?? String(data.tokens);
+  const corpus = await loadTokens(source, {
+    type: data.type as TokenType | undefined,
+    glob: data.glob as string | undefined,
+    vocabSize: config.model.vocabSize,
+    flatten: data.flatten as boolean | undefined,
+    skipInvalid: data.skipInvalid as boolean | undefined,
+    log,
+  });
+  return applySplit(corpus, split, source);
 }
 
 /**

@@ -16,7 +16,7 @@ import { writeReport } from '../report/html.js';
 import type { TrainingHistory } from '../train/history.js';
 import { recipeOptions, type RecipeName } from '../train/recipes.js';
 import { trainModel, type TrainingOptions } from '../train/trainer.js';
-import { applySplit, evaluateFinal, formatFinalMetrics, type FinalMetrics } from './evaluate.js';
+import { applySplit, evaluateFinal, formatFinalMetrics, loadRunSplit, type FinalMetrics } from './evaluate.js';
 import { formatDuration, ProgressBar } from './progress.js';
 
 /** Options of {@link trainRun}. Model and training fields left out take the recipe's defaults. */
@@ -147,17 +147,7 @@ async function continueRun(run: RunFolder, options: TrainRunOptions, log: (line:
   const data = stored.data;
   const training = { ...(stored.training as unknown as TrainingOptions) };
   const tokens = options.tokens !== '' ? options.tokens : String(data.tokens);
-  const corpus =
-    loaded ??
-    (await loadTokens(tokens, {
-      type: data.type as TokenType | undefined,
-      glob: data.glob as string | undefined,
-      vocabSize: config.vocabSize,
-      flatten: data.flatten as boolean | undefined,
-      skipInvalid: data.skipInvalid as boolean | undefined,
-      log,
-    }));
-  const { train, val } = applySplit(corpus, run.readSplit(), tokens);
+  const { train, val } = loaded !== undefined ? applySplit(loaded, run.readSplit(), tokens) : await loadRunSplit(stored, run.readSplit(), tokens, log);
   const layout = buildParamLayout(config);
   const resume = loadCheckpoint(run.dir, layout) ?? undefined;
   if (resume !== undefined) {

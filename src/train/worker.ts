@@ -1,6 +1,6 @@
 /**
  * Entry point of a data-parallel worker thread: loads its own backend,
- * then answers gradient and evaluation requests for slices of each batch.
+ * then serves gradient and evaluation requests for slices of each batch.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
