@@ -124,6 +124,7 @@ describe('command-line errors', () => {
     [['train', '--tokens', DEMO, '--out', runDir], /already contains a run/, 1],
     [['train', '--tokens', DEMO, '--out', path.join(tmp, 'v'), '--backend', 'webgpu'], /Unknown backend "webgpu"/, 1],
     [['train', '--tokens', DEMO, '--out', path.join(tmp, 'u'), '--d-model', '30', '--heads', '4'], /dModel \(30\) must be divisible by nHeads \(4\)/, 1],
+    [['train', '--tokens', DEMO, '--out', path.join(tmp, 't'), '--align', '3'], /window.align 3 must divide the stride \(64\) and valStride \(64\)/, 1],
     [['train', '--bogus'], /bogus/, 2],
     [['frobnicate'], /Unknown command "frobnicate"/, 2],
     [['evaluate', '--run', tmp], /not an acoustic-lm run folder/, 1],

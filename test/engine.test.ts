@@ -34,16 +34,18 @@ describe('parameter count', () => {
   });
 });
 
-describe.each<[AttentionStrategy, number]>([
-  ['split', 0],
-  ['batched', 0],
-  ['split', 0.2],
-])('engine gradients (%s attention, dropout %p)', (attention, dropout) => {
+describe.each<[AttentionStrategy, number, boolean]>([
+  ['split', 0, true],
+  ['split', 0, false],
+  ['batched', 0, false],
+  ['split', 0.2, true],
+])('engine gradients (%s attention, dropout %p, direct kernels %p)', (attention, dropout, directKernels) => {
   test('equal autodiff of the reference model', () => {
     const config = resolveModelConfig({ vocabSize: 11, maxSeqLen: 9, dModel: 16, nHeads: 2, nLayers: 2, dFF: 24, dropout });
     const { layout, values } = initParams(config, 3, { identicalLayers: false });
     const batch = randomBatch(new Rng(5), 3, 7, 11, 5);
-    const engine = new ModelEngine(config, layout, { attention });
+    const engine = new ModelEngine(config, layout, { attention, directKernels });
+    expect(engine.usesDirectKernels).toBe(directKernels);
     engine.setWeights(values);
     const vars = referenceVariables(layout, values);
 
@@ -65,5 +67,26 @@ describe.each<[AttentionStrategy, number]>([
     }
     engine.dispose();
     for (const v of vars.values()) v.dispose();
+  });
+});
+
+describe('direct attention kernels', () => {
+  test('keep the WebAssembly heap flat', () => {
+    const config = resolveModelConfig({ vocabSize: 32, maxSeqLen: 64, dModel: 64, nHeads: 4, nLayers: 1, dFF: 64, dropout: 0 });
+    const { layout, values } = initParams(config, 1);
+    const engine = new ModelEngine(config, layout);
+    engine.setWeights(values);
+    const batch = randomBatch(new Rng(2), 16, 64, 32);
+    const heapBytes = (): number => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+
+    // Each step makes 384 per-head products. An operator left behind by each one keeps at
+    // least 4 KiB of packed weights, so a leak would grow the heap by over 70 MiB in 50 steps.
+    for (let step = 0; step < 3; step++) engine.forwardBackward(batch, { seed: step, rowOffset: 0 });
+    const before = heapBytes();
+    for (let step = 0; step < 50; step++) engine.forwardBackward(batch, { seed: step, rowOffset: 0 });
+
+    expect(engine.usesDirectKernels).toBe(true);
+    expect(heapBytes()).toBe(before);
+    engine.dispose();
   });
 });

@@ -57,6 +57,56 @@ describe('windows', () => {
     sequences.forEach((sequence, s) => expect(everEpoch[s].size).toBe(sequence.length - 1));
   });
 
+  test('aligned windows start on the grid', () => {
+    const sequences = [seq(100), seq(30), seq(9), seq(23)];
+    const offsets = new Set<number>();
+    for (let epoch = 0; epoch < 40; epoch++) {
+      const windows = buildWindows(sequences, { seqLen: 8, stride: 8, mode: 'pad', randomOffset: true, align: 4 }, new Rng(epoch));
+      for (let s = 0; s < sequences.length; s++) {
+        const covered = new Set<number>();
+        const starts: number[] = [];
+        for (let w = 0; w < windows.count; w++) {
+          if (windows.seqIndex[w] !== s) continue;
+          starts.push(windows.start[w]);
+          for (let i = 0; i < windows.length[w]; i++) covered.add(windows.start[w] + i + 1);
+        }
+        for (const start of starts) expect(start % 4).toBe(0);
+        expect(new Set(starts).size).toBe(starts.length);
+
+        // Every target from the first window on is scored, except at most 3 at the end.
+        const first = Math.min(...starts);
+        const lastScored = Math.max(...covered);
+        expect(lastScored).toBeGreaterThanOrEqual(sequences[s].length - 4);
+        for (let target = first + 1; target <= lastScored; target++) expect(covered.has(target)).toBe(true);
+        if (s === 0) offsets.add(first);
+      }
+    }
+    // Both grid points below the stride are drawn.
+    expect([...offsets].sort((a, b) => a - b)).toEqual([0, 4]);
+  });
+
+  test('without tails, epochs draw from the stride-4 set', () => {
+    const sequences = [seq(100), seq(37), seq(6)];
+    const drawn = new Set<string>();
+    for (let epoch = 0; epoch < 60; epoch++) {
+      const windows = buildWindows(sequences, { seqLen: 8, stride: 16, mode: 'pad', randomOffset: true, align: 4, tail: false }, new Rng(epoch));
+      for (let w = 0; w < windows.count; w++) drawn.add(`${windows.seqIndex[w]}:${windows.start[w]}:${windows.length[w]}`);
+    }
+
+    // Every full window at a multiple of 4, as cut at stride 4, and the short sequence padded.
+    const expected = new Set<string>(['2:0:5']);
+    [100, 37].forEach((n, s) => {
+      for (let start = 0; start <= n - 9; start += 4) expected.add(`${s}:${start}:8`);
+    });
+    expect([...drawn].sort()).toEqual([...expected].sort());
+  });
+
+  test('an align that does not divide the stride is rejected', () => {
+    expect(() => buildWindows([seq(100)], { seqLen: 8, stride: 6, align: 4 })).toThrow(
+      /align must be a positive integer that divides the stride 6, received 4/,
+    );
+  });
+
   test('batches shift targets by one and mask padding', () => {
     const sequences = [seq(5, 10), seq(12, 50)];
     const windows = buildWindows(sequences, { seqLen: 6, stride: 6, mode: 'pad' });

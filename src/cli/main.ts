@@ -55,8 +55,10 @@ Training
                          ${fast.epochs} epochs; seed: the original PyTorch recipe (stride 4, short sequences dropped,
                          constant lr ${seed.lr}, ${seed.epochs} epochs). Options below override the recipe.
   --seq-len N            window length in tokens (default 64)
-  --stride N             distance between window starts in tokens (fast: 64 with a random offset; seed: 4)
-  --batch-size N         windows per step (default 64)
+  --stride N             distance between window starts in tokens (fast: 64 from a random offset, no tail window; seed: 4)
+  --align N              start windows on multiples of N tokens from each recording's start; must divide
+                         the stride (fast: ${fast.window.align ?? 1}; seed: 1)
+  --batch-size N         windows per step (fast: ${fast.batchSize}; seed: ${seed.batchSize})
   --epochs N             passes over the training windows (fast: ${fast.epochs}; seed: ${seed.epochs})
   --lr X                 peak learning rate (fast: ${fast.lr}; seed: ${seed.lr})
   --warmup N             warmup steps of the cosine schedule (fast: ${fast.warmupSteps})
@@ -103,6 +105,7 @@ const TRAIN_OPTIONS = {
   recipe: { type: 'string' },
   'seq-len': { type: 'string' },
   stride: { type: 'string' },
+  align: { type: 'string' },
   'batch-size': { type: 'string' },
   epochs: { type: 'string' },
   lr: { type: 'string' },
@@ -169,6 +172,7 @@ async function trainCommand(argv: string[]): Promise<number> {
   const window: Partial<TrainingOptions['window']> = {};
   setIfDefined(window, 'seqLen', intOption('seq-len', values['seq-len'], 1));
   setIfDefined(window, 'stride', intOption('stride', values.stride, 1));
+  setIfDefined(window, 'align', intOption('align', values.align, 1));
   if (Object.keys(window).length > 0) training.window = window as TrainingOptions['window'];
   setIfDefined(training, 'batchSize', intOption('batch-size', values['batch-size'], 1));
   setIfDefined(training, 'epochs', intOption('epochs', values.epochs, 1));

@@ -27,6 +27,24 @@ export interface WindowOptions {
    * building. Default false.
    */
   randomOffset: boolean;
+  /**
+   * Window starts are multiples of this many tokens from the recording's
+   * start, so every window position keeps one phase relative to it. The
+   * random offset is drawn on this grid too. In pad mode the tail window
+   * starts at the last grid point that still gives a full window, so up to
+   * align − 1 final targets go unscored, as with windows cut every 4 tokens
+   * by the original recipe. Must divide the stride. Default 1: no alignment.
+   */
+  align?: number;
+  /**
+   * In pad mode, adds a window for each long sequence's tail, ending at (or,
+   * with align, just before) its last token. Default true. Without it, the
+   * targets after the last full window wait for an epoch whose random offset
+   * covers them. Every epoch then draws its windows from the set of windows
+   * cut every `align` tokens, which is the set the stride-4 window metric
+   * scores when align is 4.
+   */
+  tail?: boolean;
 }
 
 /** Defaults of {@link WindowOptions}. */
@@ -53,9 +71,12 @@ export interface WindowSet {
  *   window can be formed (naming the sequence count and the rule).
  */
 export function buildWindows(sequences: ArrayLike<number>[], options: Partial<WindowOptions> = {}, rng?: Rng): WindowSet {
-  const { seqLen: L, stride, mode, randomOffset } = { ...DEFAULT_WINDOW_OPTIONS, ...options };
+  const { seqLen: L, stride, mode, randomOffset, align = 1, tail = true } = { ...DEFAULT_WINDOW_OPTIONS, ...options };
   if (!Number.isInteger(L) || L < 1) throw new Error(`seqLen must be a positive integer, received ${L}.`);
   if (!Number.isInteger(stride) || stride < 1) throw new Error(`stride must be a positive integer, received ${stride}.`);
+  if (!Number.isInteger(align) || align < 1 || stride % align !== 0) {
+    throw new Error(`align must be a positive integer that divides the stride ${stride}, received ${align}.`);
+  }
   if (randomOffset && rng === undefined) throw new Error('buildWindows needs an rng when randomOffset is true.');
 
   const seqIndex: number[] = [];
@@ -74,7 +95,8 @@ export function buildWindows(sequences: ArrayLike<number>[], options: Partial<Wi
       continue;
     }
     const lastFullStart = n - (L + 1);
-    const first = randomOffset ? rng!.int(Math.min(stride, lastFullStart + 1)) : 0;
+    const offsets = Math.floor((Math.min(stride, lastFullStart + 1) - 1) / align) + 1;
+    const first = randomOffset ? align * rng!.int(offsets) : 0;
     let t = first;
     for (; t <= lastFullStart; t += stride) push(s, t, L);
 
@@ -83,9 +105,10 @@ export function buildWindows(sequences: ArrayLike<number>[], options: Partial<Wi
     // before a random offset are left to the epochs with other offsets. A
     // window for them would start at the recording's first token in every
     // epoch, which over-represents recording onsets at window position 0.
-    if (mode === 'pad') {
+    if (mode === 'pad' && tail) {
       const covered = t - stride + L + 1;
-      if (covered < n) push(s, n - (L + 1), L);
+      const tailStart = lastFullStart - (lastFullStart % align);
+      if (covered < n && tailStart > t - stride) push(s, tailStart, L);
     }
   }
 

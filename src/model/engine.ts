@@ -24,6 +24,7 @@ import type { ModelConfig } from './config.js';
 import { dropoutMask, DropoutSite, type DropoutSpec } from './dropout.js';
 import { mergeHeads, mergeQkv, splitHeads, splitRowsToHeads, transposeBlocks, type HeadArrays } from './layout.js';
 import { layerParamName, type ParamLayout } from './params.js';
+import { createWasmBlockMatMul, type BlockMatMul } from './wasmMatMul.js';
 
 /** Execution strategy of attention's per-head matmuls. */
 export type AttentionStrategy = 'split' | 'batched';
@@ -104,16 +105,27 @@ export class ModelEngine {
   private host: Float32Array = new Float32Array(0);
   private causalMask: tf.Tensor2D | null = null;
   private causalMaskLength = 0;
+  /** Direct kernel calls for the split strategy on WebAssembly, or null on other backends. */
+  private readonly blockMatMul: BlockMatMul | null;
 
   /**
    * @param options.attention - `'split'` runs each head's matmul separately (fast on
    *   WebAssembly); `'batched'` uses one batched matmul (fast on native and
    *   GPU backends). Default: `'split'` on the wasm backend, else `'batched'`.
+   * @param options.directKernels - with `'split'` on the wasm backend, call the
+   *   backend's matmul kernel directly for the per-head products (see
+   *   `wasmMatMul.ts`). Default true; false keeps them on `tf.matMul`.
    */
-  constructor(config: ModelConfig, layout: ParamLayout, options: { attention?: AttentionStrategy } = {}) {
+  constructor(config: ModelConfig, layout: ParamLayout, options: { attention?: AttentionStrategy; directKernels?: boolean } = {}) {
     this.config = config;
     this.layout = layout;
     this.attention = options.attention ?? (tf.getBackend() === 'wasm' ? 'split' : 'batched');
+    this.blockMatMul = this.attention === 'split' && options.directKernels !== false ? createWasmBlockMatMul() : null;
+  }
+
+  /** True when the per-head products call the WebAssembly kernel directly. */
+  get usesDirectKernels(): boolean {
+    return this.blockMatMul !== null;
   }
 
   /** Uploads a copy of the flat parameter buffer to the backend. */
@@ -293,8 +305,9 @@ export class ModelEngine {
     return this.causalMask;
   }
 
-  /** (count·m, n) product of `count` pairs of (m, k) and (k, n) blocks. */
+  /** (count·m, n) product of `count` pairs of (m, k) and (k, n) blocks, as a tensor. */
   private headMatMul(a: Float32Array, b: Float32Array, count: number, m: number, k: number, n: number): tf.Tensor2D {
+    if (this.blockMatMul !== null) return tf.tensor2d(this.blockMatMul(a, b, count, m, k, n), [count * m, n]);
     return tf.tidy(() => {
       if (this.attention === 'batched') {
         return tf.reshape<tf.Rank.R2>(tf.matMul(tf.tensor3d(a, [count, m, k]), tf.tensor3d(b, [count, k, n])), [count * m, n]);
@@ -307,6 +320,12 @@ export class ModelEngine {
       }
       return tf.concat(parts, 0);
     });
+  }
+
+  /** Computes the same product as {@link headMatMul} and returns it as a JavaScript array. */
+  private headProducts(a: Float32Array, b: Float32Array, count: number, m: number, k: number, n: number): Float32Array {
+    if (this.blockMatMul !== null) return this.blockMatMul(a, b, count, m, k, n);
+    return this.readAndDispose(this.headMatMul(a, b, count, m, k, n));
   }
 
   private layerForward(layer: number, x: tf.Tensor2D, B: number, T: number, dropout: DropoutSpec | null): { out: tf.Tensor2D; saved: LayerSaved } {
@@ -331,9 +350,7 @@ export class ModelEngine {
     const attDropped = attDroppedTensor.dataSync() as Float32Array;
     if (attDroppedTensor !== att) attDroppedTensor.dispose();
 
-    const mixedTensor = this.headMatMul(attDropped, heads.v, B * H, T, T, hs); // (B·H·T, hs)
-    const mixed = mixedTensor.dataSync() as Float32Array;
-    mixedTensor.dispose();
+    const mixed = this.headProducts(attDropped, heads.v, B * H, T, T, hs); // (B·H·T, hs)
     const merged = mergeHeads(mixed, B, T, H, hs); // (N, d)
 
     const mask1 = drop ? tf.tensor2d(dropoutMask(dropout, layer, DropoutSite.AttentionOutput, B, T * d, p), [B * T, d]) : null;
@@ -418,9 +435,9 @@ export class ModelEngine {
     dScoresTensor.dispose();
     const dScoresT = transposeBlocks(dScores, B * H, T, T);
 
-    const dv = this.readAndDispose(this.headMatMul(s.attDroppedT, dMixed, B * H, T, T, hs));
-    const dq = this.readAndDispose(this.headMatMul(dScores, s.heads.k, B * H, T, T, hs));
-    const dk = this.readAndDispose(this.headMatMul(dScoresT, s.heads.q, B * H, T, T, hs));
+    const dv = this.headProducts(s.attDroppedT, dMixed, B * H, T, T, hs);
+    const dq = this.headProducts(dScores, s.heads.k, B * H, T, T, hs);
+    const dk = this.headProducts(dScoresT, s.heads.q, B * H, T, T, hs);
     // The scores used q·(1/√hs), so the gradient of the unscaled q carries the same factor.
     const scale = 1 / Math.sqrt(hs);
     for (let i = 0; i < dq.length; i++) dq[i] *= scale;

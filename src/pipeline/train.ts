@@ -15,7 +15,7 @@ import { lossCurvesFigure, perplexityAccuracyFigure, positionLossFigure, tokenHi
 import { writeReport } from '../report/html.js';
 import type { TrainingHistory } from '../train/history.js';
 import { recipeOptions, type RecipeName } from '../train/recipes.js';
-import { trainModel, type TrainingOptions } from '../train/trainer.js';
+import { checkTrainingOptions, trainModel, type TrainingOptions } from '../train/trainer.js';
 import { applySplit, evaluateFinal, formatFinalMetrics, loadRunSplit, type FinalMetrics } from './evaluate.js';
 import { formatDuration, ProgressBar } from './progress.js';
 
@@ -96,6 +96,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunSummary> {
   });
   const recipe = options.recipe ?? 'fast';
   const training = recipeOptions(recipe, options.training);
+  // Checked before the run folder exists, so that a bad option leaves nothing behind.
+  checkTrainingOptions(training);
   const config = resolveModelConfig({ ...options.model, vocabSize: corpus.vocabSize, maxSeqLen: options.model?.maxSeqLen ?? training.window.seqLen });
 
   const split = splitSequences(corpus.sequences.length, { valFraction: options.valFraction, seed: options.splitSeed });

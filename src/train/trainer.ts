@@ -167,6 +167,13 @@ export function checkTrainingOptions(o: TrainingOptions): void {
   positiveInteger('window.seqLen', o.window.seqLen);
   positiveInteger('window.stride', o.window.stride);
   positiveInteger('valStride', o.valStride);
+  const align = o.window.align ?? 1;
+  positiveInteger('window.align', align);
+  if (o.window.stride % align !== 0 || o.valStride % align !== 0) {
+    throw new Error(
+      `Invalid training option: window.align ${align} must divide the stride (${o.window.stride}) and valStride (${o.valStride}); choose an align that divides both.`,
+    );
+  }
   positiveInteger('evalBatchSize', o.evalBatchSize);
   positive('lr', o.lr);
   positive('eps', o.eps);
