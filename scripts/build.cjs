@@ -23,3 +23,6 @@ const source = fs.readFileSync(parallel, 'utf8');
 const patched = source.replace('return __dirname;', "return decodeURIComponent(new URL('.', import.meta.url).pathname);");
 if (patched === source) throw new Error(`build: the module-folder lookup in ${parallel} was not found`);
 fs.writeFileSync(parallel, patched);
+
+// The command-line entry point is the package's bin, run directly by npx and npm exec.
+fs.chmodSync(path.join(root, 'dist', 'cjs', 'cli', 'main.js'), 0o755);
