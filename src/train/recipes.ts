@@ -15,12 +15,12 @@ export type RecipeName = 'fast' | 'seed';
  * - `fast` (default): built for time to quality. Each epoch draws a random
  *   sixteenth of the windows that the original recipe cuts every 4 tokens:
  *   windows 64 tokens apart from a random offset on a grid of 4, with no
- *   extra tail window. Over the epochs the model thus sees the same kind of
- *   windows that the stride-4 window metric scores, where a window's
- *   position tells how near the recording's start and end it may be (a
- *   model trained with tail windows that always end on the last token
- *   predicted the last tokens of a recording well only at the last window
- *   positions). Short sequences are kept with padding. Batches of 32
+ *   extra tail window. Over the epochs the model trains on the same kind of
+ *   windows that the stride-4 window metric scores. In those windows a
+ *   position bounds how near the recording's start and end it can be. A
+ *   model trained with tail windows, which always end on the last token,
+ *   predicted a recording's last tokens well only at the last window
+ *   positions. Short sequences are kept with padding. Batches of 32
  *   windows; the learning rate warms up, then follows a cosine. Validation
  *   during training uses stride-64 windows, and the final evaluation still
  *   reports the stride-4 window metric.
